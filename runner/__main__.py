@@ -1,0 +1,159 @@
+"""python -m runner: run the bcc-lessons guided, one lesson at a time.
+
+Argument parsing only; each command lives in the module named for it.
+"""
+
+import argparse
+import json
+import sys
+
+from . import errors, lessons, render
+
+EXAMPLES = """\
+examples:
+    python -m runner                     # the lessons, and whether this machine runs them live
+    python -m runner doctor              # what this machine can do, each problem with its fix
+    python -m runner show lesson1        # read lesson 1's text and code (no root needed)
+    sudo python -m runner lesson1        # run lesson 1: compile, attach, workload, events
+    sudo python -m runner lesson1 --events 3 --json   # 3 events as JSON lines, then a summary
+    sudo python -m runner 2 --duration 10 --no-workload  # trace your own activity for 10 s
+
+exit codes:
+    0  ok (also when you end a trace with Ctrl-C)
+    1  the lesson failed (compile error, verifier rejection, attach failure)
+    2  usage error (unknown lesson, bad flag)
+    3  environment not ready (not root, bcc or headers missing, tracefs unmounted):
+       the message says the fix; python -m runner doctor checks everything
+"""
+
+COMMANDS = ("list", "doctor", "show", "run")
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        return value
+    return parse
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m runner", description="Guided, live BCC lessons.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("list", help="the lessons, one line each (the default)",
+                   epilog="example:\n    python -m runner list", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = sub.add_parser("doctor", help="check this machine: root, bcc, headers, tracefs, probe types",
+                       epilog="examples:\n    sudo python -m runner doctor\n    sudo python -m runner doctor --json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-j", "--json", action="store_true", help="one JSON object with every finding")
+
+    p = sub.add_parser("show", help="print a lesson's text and code",
+                       epilog="example:\n    python -m runner show lesson1", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+
+    p = sub.add_parser("run", help="run a lesson (also: python -m runner LESSON)",
+                       epilog="examples:\n    sudo python -m runner lesson1\n"
+                              "    sudo python -m runner lesson1 --events 3 --json\n"
+                              "    sudo python -m runner lesson1 --duration 30 --no-workload  # your own forks",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+    p.add_argument("-d", "--duration", type=positive(float), metavar="S",
+                   help="trace for S seconds (default: until the workload is done, or Ctrl-C with --no-workload)")
+    p.add_argument("-n", "--events", type=positive(int), metavar="N", help="stop after N events")
+    p.add_argument("-j", "--json", action="store_true", help="one JSON object per event, then a summary object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no narration, no code: just the events and the summary")
+    p.add_argument("--no-workload", action="store_true", help="do not start the lesson's workload; trace what you do")
+    p.add_argument("--no-code", action="store_true", help="do not print the BPF program before running it")
+    p.add_argument("--pages", type=positive(int), default=8, metavar="N",
+                   help="perf buffer size in pages per CPU (default 8; try 1 to see lost events)")
+    p.add_argument("--interval", type=positive(float), default=1.0, metavar="S",
+                   help="for map lessons: read and print the map every S seconds (default 1)")
+    return parser
+
+
+def normalize(argv):
+    """`python -m runner lesson1 ...` means `run lesson1 ...`; no command means `list`."""
+    args = list(argv)
+    position = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    if position is None:
+        if not any(a in ("-h", "--help") for a in args):
+            args.append("list")
+    elif args[position] not in COMMANDS:
+        args.insert(position, "run")
+    return args
+
+
+def cmd_list(args):
+    from .doctor import capabilities
+    caps = capabilities()
+    for lesson in lessons.load_all():
+        missing = [m for m in lesson.prefers if not caps.get(m)]
+        how = "live" if not missing else ("fallback" if lesson.fallback else "unavailable")
+        note = f" (this kernel has no {', '.join(missing)})" if missing else ""
+        print(f"{lesson.id:<9} {lesson.title:<44} {how}{note}")
+        print(f"{'':<9} teaches: {lesson.teaches}")
+    print("\nRun one with: sudo python -m runner lesson1   (python -m runner show lesson1 to read it first)")
+    return 0
+
+
+def cmd_doctor(args):
+    from . import doctor
+    findings = doctor.examine()
+    if args.json:
+        print(json.dumps(doctor.as_json(findings), indent=2))
+    else:
+        marks = {"ok": "ok  ", "warn": "warn", "missing": "FAIL"}
+        for f in findings:
+            print(f"[{marks[f.status]}] {f.name:<12} {f.detail}")
+            if f.fix and f.status != "ok":
+                print(f"{'':<7}{'':<13}fix: {f.fix}")
+        print("\nReady for the lessons." if doctor.ready(findings) else "\nNot ready: fix the FAIL lines above, in order.")
+    return 0 if doctor.ready(findings) else errors.ENVIRONMENT
+
+
+def cmd_show(args):
+    lesson = lessons.find(args.lesson)
+    out = render.Output()
+    out.markdown(lesson.readme_path.read_text())
+    out.code(lesson.program_path)
+    out.code(lesson.glue_path)
+    return 0
+
+
+def cmd_run(args):
+    from . import session
+    lesson = lessons.find(args.lesson)
+    return session.run(lesson, args, render.Output(json_mode=args.json, quiet=args.quiet))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(normalize(argv))
+    command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run}[args.command]
+    try:
+        return command(args)
+    except errors.RunnerError as err:
+        if args.debug:
+            raise
+        render.error(err)
+        return err.code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        render.error(errors.LessonFailed(f"Unexpected error: {err}.", fix="Run again with --debug to see the traceback, "
+                                         "and report it if the lesson's files are unchanged."))
+        return errors.LESSON_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""What this machine can do for the lessons, each finding with its one-line fix.
+
+Two levels:
+- `require_basics()`: cheap checks (no compile) run before every lesson; the
+  first failure raises EnvironmentNotReady with the fix.
+- `examine()`: the full report of `python -m runner doctor`, which tries the
+  real thing where that is cheap: it compiles one tiny program and attaches it
+  as a tracepoint, a kprobe and a uprobe, and creates a ring buffer.
+"""
+
+import os
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import EnvironmentNotReady
+
+DEBUG_TRACING = Path("/sys/kernel/debug/tracing")  # where BCC looks for tracefs
+TRACING = Path("/sys/kernel/tracing")
+SETUP = "sudo make setup"
+
+
+@dataclass
+class Finding:
+    name: str
+    status: str  # "ok", "warn" (works, with a caveat or a fallback) or "missing"
+    detail: str
+    fix: str = ""
+    required: bool = False  # a lesson cannot run at all without it
+
+
+def kernel_release():
+    return platform.release()
+
+
+# -- cheap checks --------------------------------------------------------------------
+
+def check_root():
+    if os.geteuid() == 0:
+        return Finding("root", "ok", "running as root", required=True)
+    return Finding("root", "missing", "not root: loading BPF programs needs root (CAP_BPF and CAP_PERFMON)",
+                   "run with sudo, e.g. sudo make lesson1", required=True)
+
+
+def check_bcc():
+    try:
+        import bcc
+    except ImportError:
+        return Finding("bcc", "missing", "BCC's Python module is not importable (it comes from the OS, not from pip)",
+                       f"{SETUP} (or: sudo apt install python3-bpfcc bpfcc-tools; Fedora: sudo dnf install bcc python3-bcc)",
+                       required=True)
+    if not hasattr(bcc, "BPF"):
+        return Finding("bcc", "missing", f"the module named bcc at {Path(bcc.__file__).parent} is the unrelated PyPI "
+                       "package 'bcc', not BCC", "pip uninstall -y bcc, then " + SETUP, required=True)
+    version = getattr(bcc, "__version__", "unknown version")
+    return Finding("bcc", "ok", f"bcc {version} from {Path(bcc.__file__).parent}", required=True)
+
+
+def check_tracefs():
+    if (DEBUG_TRACING / "events").is_dir():
+        return Finding("tracefs", "ok", f"mounted, BCC reads {DEBUG_TRACING}", required=True)
+    return Finding("tracefs", "missing", f"{DEBUG_TRACING} is not there (debugfs/tracefs not mounted)",
+                   "sudo mount -t debugfs debugfs /sys/kernel/debug && sudo mount -t tracefs tracefs /sys/kernel/tracing",
+                   required=True)
+
+
+def headers_version():
+    """(kind, version): kind is exact, nearest, env or None; version is what the headers are for."""
+    release = kernel_release()
+    if os.environ.get("BCC_KERNEL_SOURCE"):
+        return "env", os.environ["BCC_KERNEL_SOURCE"]
+    build = Path("/lib/modules") / release / "build"
+    if not (build / "include").is_dir():
+        if Path("/sys/kernel/kheaders.tar.xz").exists():
+            return "kheaders", release
+        return None, None
+    target = build.resolve().name.removeprefix("linux-headers-")
+    stamp = build / "include/config/kernel.release"
+    if stamp.exists():
+        target = stamp.read_text().strip()
+    return ("exact" if target == release else "nearest"), target
+
+
+def check_headers():
+    kind, version = headers_version()
+    release = kernel_release()
+    if kind is None:
+        return Finding("headers", "missing", f"no kernel headers for {release} (BCC compiles against them)",
+                       f"{SETUP} (Debian/Ubuntu: sudo apt install linux-headers-{release})", required=True)
+    if kind == "nearest":
+        return Finding("headers", "warn", f"headers for {version}, the nearest to the running {release} the distro "
+                       "has: fine for these lessons, but structs may differ from the running kernel",
+                       "nothing to do; install exact headers if your distro packages them", required=True)
+    detail = {"exact": f"headers for {version} (exact)", "env": f"BCC_KERNEL_SOURCE={version}",
+              "kheaders": "the kernel's built-in headers (kheaders)"}[kind]
+    return Finding("headers", "ok", detail, required=True)
+
+
+def has_kprobe_interface():
+    return Path("/sys/bus/event_source/devices/kprobe").exists() or (DEBUG_TRACING / "kprobe_events").exists()
+
+
+def has_uprobe_interface():
+    return Path("/sys/bus/event_source/devices/uprobe").exists() or (DEBUG_TRACING / "uprobe_events").exists()
+
+
+def capabilities():
+    """Cheap view of the probe types this kernel offers (no compile): for `list`."""
+    return {
+        "tracepoint": (DEBUG_TRACING / "events").is_dir() or (TRACING / "events").is_dir(),
+        "kprobe": has_kprobe_interface(),
+        "kretprobe": has_kprobe_interface(),
+        "uprobe": has_uprobe_interface(),
+        "uretprobe": has_uprobe_interface(),
+    }
+
+
+def require_basics():
+    """Raise EnvironmentNotReady for the first thing that stops every lesson."""
+    for check in (check_root, check_bcc, check_tracefs, check_headers):
+        finding = check()
+        if finding.status == "missing":
+            raise EnvironmentNotReady(finding.detail[0].upper() + finding.detail[1:] + ".", fix=finding.fix)
+
+
+# -- real tries ------------------------------------------------------------------------
+
+PROBE_PROGRAM = """
+int probe_tp(void *ctx) { return 0; }
+int probe_k(void *ctx) { return 0; }
+int probe_u(void *ctx) { return 0; }
+"""
+
+
+def _config(option):
+    """A kernel build option from /proc/config.gz or /boot/config-*, or None if unknown."""
+    import gzip
+    for path, opener in ((Path("/proc/config.gz"), gzip.open), (Path(f"/boot/config-{kernel_release()}"), open)):
+        if path.exists():
+            with opener(path, "rt") as config:
+                for line in config:
+                    if line.startswith(option + "="):
+                        return line.split("=", 1)[1].strip()
+            return "n"
+    return None
+
+
+def try_probes():
+    """Compile a tiny program and attach it each way; a list of Findings."""
+    from bcc import BPF
+
+    from .session import captured_stderr
+
+    findings = []
+    with captured_stderr():
+        b = BPF(text=PROBE_PROGRAM)
+    try:
+        try:
+            b.attach_tracepoint(tp="syscalls:sys_enter_getpid", fn_name="probe_tp")
+            findings.append(Finding("tracepoints", "ok", "attached to syscalls:sys_enter_getpid"))
+        except Exception as err:
+            findings.append(Finding("tracepoints", "missing", f"attaching a tracepoint failed: {err}",
+                                    "check that tracefs is mounted and CONFIG_FTRACE_SYSCALLS=y"))
+        fn = b.load_func("probe_k", BPF.KPROBE)  # the verifier accepts kprobe programs either way
+        with captured_stderr():
+            try:
+                b.attach_kprobe(event=b.get_syscall_fnname("getpid"), fn_name=fn.name)
+                findings.append(Finding("kprobes", "ok", "attached a kprobe (and kretprobes work the same way)"))
+            except Exception:
+                why = "kernel built without CONFIG_KPROBES" if _config("CONFIG_KPROBES") == "n" else "attach refused"
+                findings.append(Finding("kprobes", "warn", f"kprobe programs load and pass the verifier, but cannot "
+                                        f"attach: {why}; lessons 1 and 4 use tracepoints instead",
+                                        "use a kernel with CONFIG_KPROBES=y (most distro kernels) to see the kprobe path"))
+        with captured_stderr():
+            try:
+                b.attach_uprobe(name="c", sym="getpid", fn_name="probe_u")
+                findings.append(Finding("uprobes", "ok", "attached a uprobe to libc's getpid"))
+            except Exception as err:
+                findings.append(Finding("uprobes", "missing", f"attaching a uprobe failed: {err}",
+                                        "use a kernel with CONFIG_UPROBE_EVENTS=y"))
+    finally:
+        b.cleanup()
+    with captured_stderr():
+        try:
+            BPF(text="BPF_RINGBUF_OUTPUT(ring, 1);\nint probe(void *ctx) { return 0; }").cleanup()
+            findings.append(Finding("ring buffer", "ok", "BPF_RINGBUF_OUTPUT map created"))
+        except Exception:
+            findings.append(Finding("ring buffer", "missing", "BPF ring buffer maps are refused (kernel older than 5.8)",
+                                    "lessons use the perf buffer, which works everywhere"))
+    return findings
+
+
+def check_btf():
+    if Path("/sys/kernel/btf/vmlinux").exists():
+        return Finding("BTF", "ok", "/sys/kernel/btf/vmlinux present (kernel type information)")
+    return Finding("BTF", "warn", "no /sys/kernel/btf/vmlinux: libbpf-style CO-RE programs need it; BCC lessons do not",
+                   "use a kernel with CONFIG_DEBUG_INFO_BTF=y to try CO-RE tools")
+
+
+def examine():
+    """Every finding, in the order a learner would fix them."""
+    findings = [Finding("kernel", "ok", f"Linux {kernel_release()} on {platform.machine()}"),
+                check_root(), check_bcc(), check_headers(), check_tracefs()]
+    if all(f.status != "missing" for f in findings if f.required):
+        try:
+            findings += try_probes()
+        except Exception as err:  # e.g. the compile itself failed: headers broken
+            findings.append(Finding("compile", "missing", f"BCC could not compile a 3-line program: {err}",
+                                    f"{SETUP}, then python -m runner doctor again", required=True))
+    else:
+        findings.append(Finding("probes", "missing", "not tried: fix the findings above first", required=True))
+    findings.append(check_btf())
+    return findings
+
+
+def ready(findings):
+    return all(f.status != "missing" for f in findings if f.required)
+
+
+def as_json(findings):
+    return {"ready": ready(findings), "findings": [asdict(f) for f in findings]}

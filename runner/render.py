@@ -1,0 +1,133 @@
+"""Terminal output: BCC-style columns, or JSON lines; rich only on a tty.
+
+rich is imported lazily, only to highlight code or markdown on a terminal, so
+it costs nothing on the start-up path of `--json`, `--quiet` or piped runs.
+"""
+
+import json
+import sys
+
+# Known record keys: header, width and format, as BCC's tools print them.
+COLUMNS = {
+    "time": ("TIME(s)", 18, "%.9f"),
+    "comm": ("COMM", 16, "%s"),
+    "pid": ("PID", 7, "%d"),
+    "ppid": ("PPID", 7, "%d"),
+    "tid": ("TID", 7, "%d"),
+    "cpu": ("CPU", 4, "%d"),
+    "message": ("MESSAGE", 0, "%s"),
+}
+
+
+def column(key):
+    return COLUMNS.get(key, (key.upper(), 12, "%s"))
+
+
+def cell(key, value):
+    header, width, fmt = column(key)
+    try:
+        text = fmt % value
+    except TypeError:
+        text = str(value)
+    return text.ljust(width)
+
+
+def row(cells):
+    return " ".join(cells).rstrip()
+
+
+class Output:
+    """Where a run's narration, events and summary go."""
+
+    def __init__(self, json_mode=False, quiet=False, stream=None):
+        self.json = json_mode
+        self.quiet = quiet or json_mode
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self._console = None
+
+    # -- narration (text mode only) --------------------------------------------------
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(file=self.stream, highlight=False)
+        return self._console
+
+    def say(self, text=""):
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+    def note(self, text):
+        """A sentence the learner should not miss (fallbacks, warnings)."""
+        if self.quiet:
+            return
+        if self.tty:
+            self.console().print(f"[yellow]{text}[/yellow]")
+        else:
+            self.say(text)
+
+    def code(self, path):
+        if self.quiet:
+            return
+        text = path.read_text()
+        if self.tty:
+            from rich.syntax import Syntax
+            self.console().rule(str(path.name), style="dim")
+            language = {".py": "python"}.get(path.suffix, "c")
+            self.console().print(Syntax(text, language, theme="ansi_dark", line_numbers=True))
+            self.console().rule(style="dim")
+        else:
+            self.say(f"---- {path.name} ----")
+            self.say(text.rstrip())
+            self.say("-" * (len(path.name) + 10))
+
+    def markdown(self, text):
+        if self.tty:
+            from rich.markdown import Markdown
+            self.console().print(Markdown(text))
+        else:
+            print(text, file=self.stream)
+
+    # -- events ---------------------------------------------------------------------
+    def header(self, columns):
+        if not self.json:
+            print(row((column(k)[0].ljust(column(k)[1]) for k in columns)), file=self.stream, flush=True)
+
+    def event(self, record, columns):
+        if self.json:
+            self.stream.write(json.dumps(record) + "\n")
+        else:
+            self.stream.write(row((cell(k, record.get(k, "")) for k in columns)) + "\n")
+
+    def flush(self):
+        self.stream.flush()
+
+    def summary(self, summary):
+        if self.json:
+            print(json.dumps({"summary": summary}), file=self.stream, flush=True)
+            return
+        lost = "loss is not reported by trace_pipe" if summary["lost"] is None else f"{summary['lost']} lost"
+        lines = [f"{summary['events']} events in {summary['duration']:.1f} s, {lost}."]
+        work = summary.get("workload")
+        if work:
+            lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
+                         f"{summary['workload_events']} of the events above are its.")
+        if summary["lost"]:
+            lines.append(f"{summary['lost']} events were lost: the buffer filled faster than user space read it.")
+        lines.append("Probes: " + ", ".join(f"{p['mechanism']} {p['target']}" for p in summary["probes"])
+                     + (" (fallback)" if summary["fallbacks"] else "") + f"; kernel {summary['kernel']}.")
+        lines.append("Detached: nothing of this lesson is left in the kernel.")
+        self.say()
+        for line in lines:
+            self.say(line)
+
+
+def error(err, stream=None):
+    """One sentence, the fix, and any details (compiler or verifier output) on stderr."""
+    stream = stream or sys.stderr
+    print(f"error: {err}", file=stream)
+    if getattr(err, "details", None):
+        print(err.details.rstrip(), file=stream)
+    if getattr(err, "fix", None):
+        print(f"fix: {err.fix}", file=stream)
+    stream.flush()

@@ -1,0 +1,283 @@
+"""One guided run of a lesson: load, attach, start the workload, poll, detach.
+
+The lesson's glue does the BCC work (`load()`, `record()`/`snapshot()`); this
+module adds what is not eBPF: the workload, the deadline, the output and the
+cleanup, which runs on normal exit, Ctrl-C, SIGTERM and errors alike.
+"""
+
+import contextlib
+import os
+import re
+import select
+import signal
+import tempfile
+import time
+
+from . import doctor, workload
+from .errors import LessonFailed
+
+# -- compiler and verifier output ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def captured_stderr():
+    """Collect what libbcc (clang, the verifier) writes to fd 2; yields a list that gets the text."""
+    saved = os.dup(2)
+    out = []
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out.append(tmp.read().decode(errors="replace"))
+
+
+_DIAGNOSTIC = re.compile(r"^\S.*?:\d+:\d+: (error|warning|note): ")
+# Headers from another kernel version make clang warn about this attribute; it is harmless
+# for BPF (see the README's troubleshooting), so the runner does not repeat it.
+_HARMLESS = ("'nocf_check' attribute ignored",)
+
+
+def compiler_messages(text):
+    """clang's output without include chains and without the known-harmless header warnings."""
+    kept, keep = [], False
+    for line in text.splitlines():
+        match = _DIAGNOSTIC.match(line)
+        if line.startswith("In file included from") or re.match(r"^\d+ warnings? generated\.$", line):
+            continue
+        if match:
+            if match.group(1) == "note":
+                pass  # a note belongs to the diagnostic before it: keep it only if that one was kept
+            else:
+                keep = not any(h in line for h in _HARMLESS)
+        if keep:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def explain_load_failure(err, output, lesson):
+    """Turn BCC's exception and captured output into one sentence and a fix."""
+    message = str(err)
+    program = lesson.program_path.relative_to(lesson.folder.parent.parent)
+    if "Failed to compile BPF module" in message:
+        return LessonFailed(f"The BPF program {program} did not compile.", details=compiler_messages(output),
+                            fix=f"Fix the error at the file and line shown above in {program}, then run again.")
+    if "Failed to load BPF program" in message:
+        log = "\n".join(output.strip().splitlines()[-25:])
+        function = re.search(r"program b?'?([\w]+)", message)
+        name = function.group(1) if function else "a probe function"
+        return LessonFailed(f"The kernel's verifier rejected {name}() in {program}: it could not prove the program safe.",
+                            details=log, fix="Read the verifier's last lines above: they name the instruction it refused "
+                            "(typically a map value used without a NULL check, or a loop without a fixed bound).")
+    if "Failed to attach" in message or "could not determine address" in message or "not found" in message:
+        return LessonFailed(f"Attaching the probe failed: {message}.", details=compiler_messages(output),
+                            fix="Check that the kernel function, tracepoint, binary or symbol exists on this machine "
+                            "(python -m runner doctor lists what this kernel offers).")
+    return LessonFailed(f"Loading the lesson failed: {message}.", details=compiler_messages(output),
+                        fix="Run again with --debug to see where.")
+
+
+def load(glue, lesson, **kwargs):
+    """Call the glue's load() while capturing libbcc's output; returns (b, probes, warnings)."""
+    with captured_stderr() as out:
+        try:
+            b, probes = glue.load(**kwargs)
+        except Exception as err:
+            failure = err
+        else:
+            failure = None
+    if failure is not None:
+        raise explain_load_failure(failure, out[0], lesson) from failure
+    return b, probes, compiler_messages(out[0])
+
+
+# -- event sources ---------------------------------------------------------------------------
+
+
+class TracePipe:
+    """Lines that bpf_trace_printk() wrote to the kernel's shared trace_pipe."""
+
+    lost = None  # trace_pipe does not tell its readers how many lines were overwritten
+
+    def __init__(self, b, glue, opts):
+        self.b, self.glue = b, glue
+        self.file = b.trace_open(nonblocking=True)
+        self._read_all()  # lines left from before this run are not this run's events
+
+    def _read_all(self):
+        fields = []
+        while True:
+            f = self.b.trace_fields(nonblocking=True)
+            if f[0] is None:
+                return fields
+            fields.append(f)
+
+    def poll(self, timeout):
+        ready, _, _ = select.select([self.file], [], [], timeout)
+        return [self.glue.record(f) for f in self._read_all()] if ready else []
+
+
+class PerfBuffer:
+    """Structs sent with <table>.perf_submit() through a BPF_PERF_OUTPUT channel."""
+
+    def __init__(self, b, glue, opts, table):
+        self.b, self.lost, self.pending = b, 0, []
+        events = b[table]
+        record, pending = glue.record, self.pending
+
+        def on_event(cpu, data, size):
+            pending.append(record(events.event(data)))
+
+        def on_lost(count):
+            self.lost += count
+
+        events.open_perf_buffer(on_event, page_cnt=opts.pages, lost_cb=on_lost)
+
+    def poll(self, timeout):
+        self.b.perf_buffer_poll(timeout=int(timeout * 1000))
+        out = self.pending[:]
+        del self.pending[:]
+        return out
+
+
+class Table:
+    """Rows read from the lesson's maps every `interval` seconds (glue.snapshot(b))."""
+
+    lost = 0
+
+    def __init__(self, b, glue, opts):
+        self.b, self.glue, self.interval = b, glue, opts.interval
+        self.next = time.monotonic() + self.interval
+
+    def poll(self, timeout):
+        wait = self.next - time.monotonic()
+        if wait > timeout:
+            time.sleep(timeout)
+            return []
+        time.sleep(max(wait, 0))
+        self.next += self.interval
+        return self.final()
+
+    def final(self):
+        return list(self.glue.snapshot(self.b))
+
+
+def make_source(lesson, b, glue, opts):
+    if lesson.events == "trace_pipe":
+        return TracePipe(b, glue, opts)
+    if lesson.events.startswith("perf:"):
+        return PerfBuffer(b, glue, opts, lesson.events.split(":", 1)[1])
+    return Table(b, glue, opts)
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+class Terminated(Exception):
+    """SIGTERM or SIGHUP arrived: stop like Ctrl-C, clean up, exit 128+signal."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_as_exceptions():
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def no_interruptions():
+    """Cleanup must finish: hold Ctrl-C and SIGTERM until it has."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def run(lesson, opts, out):
+    """Run one lesson; returns the exit code (0, or 128+signal after SIGTERM)."""
+    doctor.require_basics()
+    glue = lesson.import_glue()
+    out.say(f"Lesson {lesson.number}: {lesson.title}\n")
+    out.say(lesson.intro() + "\n")
+    if not opts.no_code:
+        out.code(lesson.program_path)
+    started = time.monotonic()
+    b = proc = None
+    summary = {"lesson": lesson.id, "kernel": doctor.kernel_release(), "events": 0, "lost": 0,
+               "duration": 0.0, "probes": [], "fallbacks": [], "workload": None, "workload_events": 0}
+    code = 0
+    with signals_as_exceptions():
+        try:
+            out.say("Compiling and loading...")
+            b, probes, warnings = load(glue, lesson)
+            if warnings:
+                out.note(warnings)
+            summary["probes"] = [{"mechanism": m, "target": t} for m, t in probes]
+            if lesson.prefers and not any(m in lesson.prefers for m, _ in probes):
+                summary["fallbacks"].append(lesson.fallback)
+                out.note(lesson.fallback)
+            source = make_source(lesson, b, glue, opts)
+            targets = ", ".join(f"{m} {t}" for m, t in probes)
+            out.say(f"Tracing {targets}... Hit Ctrl-C to end.\n")
+            out.header(lesson.columns)
+            if not opts.no_workload and lesson.workload:
+                params = {k: v for k, v in lesson.workload.items() if k != "kind"}
+                proc = workload.start(lesson.workload["kind"], **params)
+            code = _loop(source, proc, opts, out, lesson, summary, started)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is how a learner ends a trace: summary, exit 0
+        except Terminated as term:
+            code = 128 + term.signum
+        finally:
+            with no_interruptions():
+                if proc is not None:
+                    workload.stop(proc)
+                if b is not None:
+                    b.cleanup()
+    summary["duration"] = round(time.monotonic() - started, 3)
+    if b is not None:
+        summary["lost"] = source.lost
+        out.summary(summary)
+    return code
+
+
+def _loop(source, proc, opts, out, lesson, summary, started):
+    """Poll until N events, the deadline, or the workload finished (plus a moment for the last events)."""
+    deadline = started + opts.duration if opts.duration else None
+    settle = None  # when the workload has ended: keep reading for a short while
+    workload_pid = proc.pid if proc is not None else None
+    while True:
+        now = time.monotonic()
+        if deadline and now >= deadline or settle and now >= settle:
+            break
+        wait = min(0.1, (deadline or now + 1) - now)
+        for record in source.poll(max(wait, 0)):
+            summary["events"] += 1
+            if record.get("pid") == workload_pid:
+                summary["workload_events"] += 1
+            out.event(record, lesson.columns)
+            if opts.events and summary["events"] >= opts.events:
+                out.flush()
+                return 0
+        out.flush()
+        if proc is not None and summary["workload"] is None and proc.poll() is not None:
+            summary["workload"] = workload.report(proc) or {"pid": proc.pid, "comm": workload.COMM, "ops": 0,
+                                                            "what": "operations (it failed)"}
+            if not opts.duration:
+                settle = time.monotonic() + 0.5
+    return 0
