@@ -1,0 +1,83 @@
+"""Helpers shared by the tests: run the runner as a learner would, and read the kernel's state."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEBUG_TRACING = Path("/sys/kernel/debug/tracing")
+
+
+def runner(*args, timeout=120, check=False):
+    """`python -m runner ARGS` in a subprocess; returns the CompletedProcess (text)."""
+    proc = subprocess.run([sys.executable, "-m", "runner", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"runner {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def run_json(*args, timeout=120):
+    """Run a lesson with --json; returns (events, summary). Fails with the runner's stderr if it failed."""
+    proc = runner(*args, "--json", timeout=timeout, check=True)
+    objects = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert objects and "summary" in objects[-1], f"no summary object in:\n{proc.stdout}\n{proc.stderr}"
+    return objects[:-1], objects[-1]["summary"]
+
+
+def bpf_programs():
+    """{id: name} of every BPF program loaded in the kernel (bpftool)."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
+    return {p["id"]: p.get("name", "") for p in json.loads(out or "[]")}
+
+
+def probe_events():
+    """kprobe and uprobe events defined through tracefs (BCC's names contain _bcc_)."""
+    lines = set()
+    for name in ("kprobe_events", "uprobe_events"):
+        path = DEBUG_TRACING / name
+        if path.exists():
+            lines |= {f"{name}: {line}" for line in path.read_text().splitlines() if line.strip()}
+    return lines
+
+
+def kernel_state():
+    return bpf_programs(), probe_events()
+
+
+def assert_nothing_left(before, names, wait=5.0):
+    """No program named in `names` that was not loaded before, and no new probe event, stays in the kernel.
+
+    The kernel frees a program shortly after its last reference goes (RCU), so wait a little.
+    """
+    progs_before, events_before = before
+    deadline = time.monotonic() + wait
+    while True:
+        progs, events = kernel_state()
+        leaked = {i: n for i, n in progs.items() if i not in progs_before and n in names}
+        new_events = events - events_before
+        if not leaked and not new_events:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"left in the kernel: programs {leaked}, probe events {sorted(new_events)}")
+        time.sleep(0.2)
+
+
+def bpf_unavailable():
+    """Why live BPF tests cannot run here, or None if they can."""
+    if os.geteuid() != 0:
+        return "live BPF tests need root (run: sudo make test)"
+    try:
+        import bcc
+    except ImportError:
+        return "bcc is not importable (run: sudo make setup)"
+    if not hasattr(bcc, "BPF"):
+        return "the module named bcc is the unrelated PyPI package, not BCC (pip uninstall bcc; sudo make setup)"
+    if not (DEBUG_TRACING / "events").is_dir():
+        return f"{DEBUG_TRACING} is not mounted (run: sudo make setup)"
+    if subprocess.run(["which", "bpftool"], capture_output=True).returncode != 0:
+        return "bpftool is missing: the leak checks need it (run: sudo make setup)"
+    return None
