@@ -17,6 +17,7 @@ examples:
     sudo python -m runner lesson1        # run lesson 1: compile, attach, workload, events
     sudo python -m runner lesson1 --events 3 --json   # 3 events as JSON lines, then a summary
     sudo python -m runner 2 --duration 10 --no-workload  # trace your own activity for 10 s
+    python -m runner format tcp:tcp_send_reset --c   # a tracepoint's record as a C struct for BCC
 
 exit codes:
     0  ok (also when you end a trace with Ctrl-C)
@@ -26,7 +27,7 @@ exit codes:
        the message says the fix; python -m runner doctor checks everything
 """
 
-COMMANDS = ("list", "doctor", "show", "run")
+COMMANDS = ("list", "doctor", "show", "run", "format")
 
 
 def positive(kind):
@@ -76,7 +77,25 @@ def build_parser():
                    help="perf buffer size in pages per CPU (default 8; try 1 to see lost events)")
     p.add_argument("--interval", type=positive(float), default=1.0, metavar="S",
                    help="for map lessons: read and print the map every S seconds (default 1)")
+    p = sub.add_parser("format", help="read a tracepoint's format file: fields, or a C struct / ctypes for BCC",
+                       epilog=FORMAT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("tracepoint", nargs="?", help="category:event, e.g. tcp:tcp_send_reset")
+    p.add_argument("-f", "--file", metavar="PATH", help="parse a saved format file (from any kernel) instead")
+    p.add_argument("-l", "--list", action="store_true", help="list this kernel's tracepoints (filtered by TRACEPOINT)")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("-j", "--json", action="store_true", help="the parsed fields as JSON")
+    shape.add_argument("--c", action="store_true", help="a C struct for attach_tracepoint(), fixed-width types only")
+    shape.add_argument("--ctypes", action="store_true", help="a ctypes.Structure with the same layout")
     return parser
+
+
+FORMAT_EXAMPLES = """\
+examples:
+    python -m runner format sched:sched_process_exec       # offset, size, sign and type of each field
+    python -m runner format tcp:tcp_send_reset --c         # a C struct that compiles against any headers
+    python -m runner format --file saved/format --json     # a format file saved on another kernel
+    python -m runner format --list tcp                     # tracepoints whose name contains "tcp"
+"""
 
 
 def normalize(argv):
@@ -95,9 +114,12 @@ def cmd_list(args):
     from .doctor import capabilities
     caps = capabilities()
     for lesson in lessons.load_all():
-        missing = [m for m in lesson.prefers if not caps.get(m)]
+        unknown = [m for m in lesson.prefers if caps.get(m) is None]
+        missing = [m for m in lesson.prefers if caps.get(m) is False]
         how = "live" if not missing else ("fallback" if lesson.fallback else "unavailable")
         note = f" (this kernel has no {', '.join(missing)})" if missing else ""
+        if unknown:
+            how, note = "live?", " (run as root to check this machine)"
         print(f"{lesson.id:<9} {lesson.title:<44} {how}{note}")
         print(f"{'':<9} teaches: {lesson.teaches}")
     print("\nRun one with: sudo python -m runner lesson1   (python -m runner show lesson1 to read it first)")
@@ -134,10 +156,34 @@ def cmd_run(args):
     return session.run(lesson, args, render.Output(json_mode=args.json, quiet=args.quiet))
 
 
+def cmd_format(args):
+    from . import formats
+    if args.list:
+        found = formats.list_tracepoints(pattern=args.tracepoint or "")
+        print("\n".join(found) if found else f"No tracepoint matches {args.tracepoint!r}.")
+        return 0
+    if args.file:
+        fmt = formats.parse_file(args.file)
+    elif args.tracepoint:
+        fmt = formats.read(args.tracepoint)
+    else:
+        raise errors.UsageError("Name a tracepoint or a saved format file.",
+                                fix="e.g. python -m runner format tcp:tcp_send_reset, or --file PATH")
+    if args.json:
+        print(json.dumps(fmt.to_json(), indent=2))
+    elif args.c:
+        print(formats.c_struct(fmt), end="")
+    elif args.ctypes:
+        print(formats.ctypes_source(fmt), end="")
+    else:
+        print(formats.table(fmt))
+    return 0
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(normalize(argv))
-    command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run}[args.command]
+    command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format}[args.command]
     try:
         return command(args)
     except errors.RunnerError as err:

@@ -57,7 +57,7 @@ def check_bcc():
 
 
 def check_tracefs():
-    if (DEBUG_TRACING / "events").is_dir():
+    if _exists(DEBUG_TRACING / "events"):
         return Finding("tracefs", "ok", f"mounted, BCC reads {DEBUG_TRACING}", required=True)
     return Finding("tracefs", "missing", f"{DEBUG_TRACING} is not there (debugfs/tracefs not mounted)",
                    "sudo mount -t debugfs debugfs /sys/kernel/debug && sudo mount -t tracefs tracefs /sys/kernel/tracing",
@@ -96,23 +96,31 @@ def check_headers():
     return Finding("headers", "ok", detail, required=True)
 
 
+def _exists(*paths):
+    """True if any path exists, False if none does, None if a non-root user may not look."""
+    unknown = False
+    for path in paths:
+        try:
+            if Path(path).exists():
+                return True
+        except PermissionError:
+            unknown = True
+    return None if unknown else False
+
+
 def has_kprobe_interface():
-    return Path("/sys/bus/event_source/devices/kprobe").exists() or (DEBUG_TRACING / "kprobe_events").exists()
+    return _exists("/sys/bus/event_source/devices/kprobe", DEBUG_TRACING / "kprobe_events")
 
 
 def has_uprobe_interface():
-    return Path("/sys/bus/event_source/devices/uprobe").exists() or (DEBUG_TRACING / "uprobe_events").exists()
+    return _exists("/sys/bus/event_source/devices/uprobe", DEBUG_TRACING / "uprobe_events")
 
 
 def capabilities():
-    """Cheap view of the probe types this kernel offers (no compile): for `list`."""
-    return {
-        "tracepoint": (DEBUG_TRACING / "events").is_dir() or (TRACING / "events").is_dir(),
-        "kprobe": has_kprobe_interface(),
-        "kretprobe": has_kprobe_interface(),
-        "uprobe": has_uprobe_interface(),
-        "uretprobe": has_uprobe_interface(),
-    }
+    """Cheap view of the probe types this kernel offers (no compile), for `list`: True, False or None (unknown)."""
+    kprobe, uprobe = has_kprobe_interface(), has_uprobe_interface()
+    return {"tracepoint": _exists(DEBUG_TRACING / "events", TRACING / "events"),
+            "kprobe": kprobe, "kretprobe": kprobe, "uprobe": uprobe, "uretprobe": uprobe}
 
 
 def require_basics():

@@ -95,7 +95,7 @@ def load_all(path=METADATA):
     return sorted(lessons, key=lambda lesson: lesson.number)
 
 
-_NUMBERED = re.compile(r"^(?:lesson)?[_-]?0*(\d+)(?:_.*)?$")
+_NUMBERED = re.compile(r"^(?:lesson[_-]?)?0*(\d+)(?:_.*)?$")
 
 
 def find(name, lessons=None):

@@ -15,6 +15,7 @@ COLUMNS = {
     "ppid": ("PPID", 7, "%d"),
     "tid": ("TID", 7, "%d"),
     "cpu": ("CPU", 4, "%d"),
+    "count": ("COUNT", 8, "%d"),
     "message": ("MESSAGE", 0, "%s"),
 }
 
@@ -57,6 +58,13 @@ class Output:
         if not self.quiet:
             print(text, file=self.stream, flush=True)
 
+    def ready(self, text):
+        """The "Tracing ... Hit Ctrl-C to end." line: on stderr in JSON mode, so scripts know probes are attached."""
+        if self.json:
+            print(text, file=sys.stderr, flush=True)
+        else:
+            self.say(text)
+
     def note(self, text):
         """A sentence the learner should not miss (fallbacks, warnings)."""
         if self.quiet:
@@ -93,6 +101,15 @@ class Output:
         if not self.json:
             print(row((column(k)[0].ljust(column(k)[1]) for k in columns)), file=self.stream, flush=True)
 
+    def interval(self, number, columns, empty=False):
+        """A map lesson's interval: a time stamp and the column header (text mode only)."""
+        if not self.json:
+            import time
+            print(f"\n{time.strftime('%H:%M:%S')}  interval {number}", file=self.stream)
+            self.header(columns)
+            if empty:
+                print("(nothing counted)", file=self.stream, flush=True)
+
     def event(self, record, columns):
         if self.json:
             self.stream.write(json.dumps(record) + "\n")
@@ -106,10 +123,19 @@ class Output:
         if self.json:
             print(json.dumps({"summary": summary}), file=self.stream, flush=True)
             return
+        table = "rows" in summary  # a map lesson: rows aggregate events in the kernel
         lost = "loss is not reported by trace_pipe" if summary["lost"] is None else f"{summary['lost']} lost"
-        lines = [f"{summary['events']} events in {summary['duration']:.1f} s, {lost}."]
+        if table:
+            lines = [f"{summary['events']} events counted in the kernel, shown as {summary['rows']} rows over "
+                     f"{summary['intervals']} intervals in {summary['duration']:.1f} s (a map that is full refuses "
+                     "new keys without saying so)."]
+        else:
+            lines = [f"{summary['events']} events in {summary['duration']:.1f} s, {lost}."]
         work = summary.get("workload")
-        if work:
+        if work and table:
+            lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
+                         f"the map counted {summary['workload_events']} for its pid.")
+        elif work:
             lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
                          f"{summary['workload_events']} of the events above are its.")
         if summary["lost"]:

@@ -125,16 +125,17 @@ class PerfBuffer:
 
     def __init__(self, b, glue, opts, table):
         self.b, self.lost, self.pending = b, 0, []
-        events = b[table]
         record, pending = glue.record, self.pending
 
+        # b[table] is looked up at each event, not kept here: b.cleanup() frees the perf buffer only when it
+        # drops the last reference to the table; one kept here would free it later, after its map is closed.
         def on_event(cpu, data, size):
-            pending.append(record(events.event(data)))
+            pending.append(record(b[table].event(data)))
 
         def on_lost(count):
             self.lost += count
 
-        events.open_perf_buffer(on_event, page_cnt=opts.pages, lost_cb=on_lost)
+        b[table].open_perf_buffer(on_event, page_cnt=opts.pages, lost_cb=on_lost)
 
     def poll(self, timeout):
         self.b.perf_buffer_poll(timeout=int(timeout * 1000))
@@ -144,12 +145,18 @@ class PerfBuffer:
 
 
 class Table:
-    """Rows read from the lesson's maps every `interval` seconds (glue.snapshot(b))."""
+    """Rows read from the lesson's maps every `interval` seconds (glue.snapshot(b)), and once more at the end.
 
-    lost = 0
+    Each read is one interval: a header (text mode), then its rows, each tagged with the interval's number.
+    A record's "count", when it has one, is how many events the kernel aggregated into that row.
+    """
 
-    def __init__(self, b, glue, opts):
+    lost = None  # a map drops nothing in transit; an update it refuses when full is not reported
+    rows = 0
+
+    def __init__(self, b, glue, opts, out=None, columns=()):
         self.b, self.glue, self.interval = b, glue, opts.interval
+        self.out, self.columns, self.intervals = out, columns, 0
         self.next = time.monotonic() + self.interval
 
     def poll(self, timeout):
@@ -162,15 +169,19 @@ class Table:
         return self.final()
 
     def final(self):
-        return list(self.glue.snapshot(self.b))
+        self.intervals += 1
+        rows = [{"interval": self.intervals, **row} for row in self.glue.snapshot(self.b)]
+        if self.out is not None:
+            self.out.interval(self.intervals, self.columns, empty=not rows)
+        return rows
 
 
-def make_source(lesson, b, glue, opts):
+def make_source(lesson, b, glue, opts, out=None):
     if lesson.events == "trace_pipe":
         return TracePipe(b, glue, opts)
     if lesson.events.startswith("perf:"):
         return PerfBuffer(b, glue, opts, lesson.events.split(":", 1)[1])
-    return Table(b, glue, opts)
+    return Table(b, glue, opts, out, lesson.columns)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -217,9 +228,10 @@ def run(lesson, opts, out):
     if not opts.no_code:
         out.code(lesson.program_path)
     started = time.monotonic()
-    b = proc = None
+    b = proc = source = None
     summary = {"lesson": lesson.id, "kernel": doctor.kernel_release(), "events": 0, "lost": 0,
-               "duration": 0.0, "probes": [], "fallbacks": [], "workload": None, "workload_events": 0}
+               "duration": 0.0, "probes": [], "fallbacks": [], "workload": None, "workload_pid": None,
+               "workload_events": 0}
     code = 0
     with signals_as_exceptions():
         try:
@@ -231,16 +243,20 @@ def run(lesson, opts, out):
             if lesson.prefers and not any(m in lesson.prefers for m, _ in probes):
                 summary["fallbacks"].append(lesson.fallback)
                 out.note(lesson.fallback)
-            source = make_source(lesson, b, glue, opts)
+            source = make_source(lesson, b, glue, opts, out)
             targets = ", ".join(f"{m} {t}" for m, t in probes)
-            out.say(f"Tracing {targets}... Hit Ctrl-C to end.\n")
-            out.header(lesson.columns)
+            out.ready(f"Tracing {targets}... Hit Ctrl-C to end.\n")
+            if not isinstance(source, Table):
+                out.header(lesson.columns)  # a table prints its header at each interval
             if not opts.no_workload and lesson.workload:
                 params = {k: v for k, v in lesson.workload.items() if k != "kind"}
                 proc = workload.start(lesson.workload["kind"], **params)
+                summary["workload_pid"] = proc.pid
             code = _loop(source, proc, opts, out, lesson, summary, started)
         except KeyboardInterrupt:
-            pass  # Ctrl-C is how a learner ends a trace: summary, exit 0
+            # Ctrl-C is how a learner ends a trace: a map's last counts, the summary, exit 0
+            if isinstance(source, Table):
+                _final(source, opts, out, lesson, summary, proc.pid if proc is not None else None)
         except Terminated as term:
             code = 128 + term.signum
         finally:
@@ -252,6 +268,8 @@ def run(lesson, opts, out):
     summary["duration"] = round(time.monotonic() - started, 3)
     if b is not None:
         summary["lost"] = source.lost
+        if isinstance(source, Table):
+            summary["rows"], summary["intervals"] = source.rows, source.intervals
         out.summary(summary)
     return code
 
@@ -267,11 +285,7 @@ def _loop(source, proc, opts, out, lesson, summary, started):
             break
         wait = min(0.1, (deadline or now + 1) - now)
         for record in source.poll(max(wait, 0)):
-            summary["events"] += 1
-            if record.get("pid") == workload_pid:
-                summary["workload_events"] += 1
-            out.event(record, lesson.columns)
-            if opts.events and summary["events"] >= opts.events:
+            if _count(record, source, out, lesson, summary, workload_pid, opts):
                 out.flush()
                 return 0
         out.flush()
@@ -280,4 +294,29 @@ def _loop(source, proc, opts, out, lesson, summary, started):
                                                             "what": "operations (it failed)"}
             if not opts.duration:
                 settle = time.monotonic() + 0.5
+    if isinstance(source, Table):
+        _final(source, opts, out, lesson, summary, workload_pid)
     return 0
+
+
+def _count(record, source, out, lesson, summary, workload_pid, opts):
+    """Show one record and count it; True once --events N is reached.
+
+    A table's row counts as its "count" events (what the kernel aggregated), and as one row.
+    """
+    weight = record.get("count", 1) if isinstance(source, Table) else 1
+    if isinstance(source, Table):
+        source.rows += 1
+    summary["events"] += weight
+    if record.get("pid") == workload_pid:
+        summary["workload_events"] += weight
+    out.event(record, lesson.columns)
+    return bool(opts.events and (source.rows if isinstance(source, Table) else summary["events"]) >= opts.events)
+
+
+def _final(source, opts, out, lesson, summary, workload_pid):
+    """A map's counts since the last interval: the final table."""
+    for record in source.final():
+        if _count(record, source, out, lesson, summary, workload_pid, opts):
+            break
+    out.flush()

@@ -70,6 +70,178 @@ def fork(count=5, interval=0.0):
     return {"ops": count, "what": "clone() calls"}
 
 
+# clone()'s syscall number, for the burst below (os has no clone()).
+SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120, "s390x": 120}
+CLONE_THREAD = 0x00010000
+
+
+def refused_clones(count):
+    """Call clone() `count` times with flags the kernel refuses (CLONE_THREAD without CLONE_SIGHAND: EINVAL).
+
+    Each call enters the syscall, so probes on clone()'s entry fire, but no process is made:
+    about a microsecond each, fast enough to fill a small perf buffer before its reader wakes up.
+    """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    number = SYS_CLONE[os.uname().machine]
+    for _ in range(count):
+        if libc.syscall(number, CLONE_THREAD, 0, 0, 0, 0) == 0:
+            os._exit(0)  # never happens: the kernel refuses these flags; a child would leave at once
+
+
+@workload
+def fork_burst(count=5, interval=0.2, burst=200):
+    """fork() `count` times, `interval` s apart, then a burst of `burst` clone() calls as fast as possible."""
+    fork(count=count, interval=interval)
+    time.sleep(interval)
+    refused_clones(burst)
+    return {"ops": count + burst, "what": f"clone() calls ({count} forks, then a burst of {burst} refused ones)"}
+
+
+@workload
+def tcp_send(sizes=(100, 2000, 30000)):
+    """Send one message of each size over a loopback TCP connection: one tcp_sendmsg() call each.
+
+    A thread of this process reads the other end (receiving sends nothing), so the bytes this
+    process sends are exactly sum(sizes), in len(sizes) send() calls.
+    """
+    import socket
+    import threading
+    sizes = [int(s) for s in (sizes if isinstance(sizes, (list, tuple)) else [sizes])]
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    received = []
+
+    def drain():
+        total = sum(sizes)
+        while sum(received) < total:
+            data = peer.recv(65536)
+            if not data:
+                break
+            received.append(len(data))
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    sent = []
+    for size in sizes:
+        sent.append(client.send(b"x" * size))  # blocking: one send() call sends it all
+        time.sleep(0.05)
+    reader.join(timeout=5)
+    port = client.getsockname()[1]
+    for s in (client, peer, server):
+        s.close()
+    return {"ops": len(sizes), "what": "TCP send() calls", "sizes": sent, "bytes": sum(sent), "sport": port}
+
+
+def _closed_port(family, host):
+    """A port bound on `host` but not listening: connecting to it is refused with a reset."""
+    import socket
+    holder = socket.socket(family, socket.SOCK_STREAM)
+    holder.bind((host, 0))
+    return holder, holder.getsockname()[1]
+
+
+@workload
+def refused_and_exec(count=3, execs=("/bin/true",), ipv6=1):
+    """Connect `count` times to a closed loopback port (IPv4, then IPv6 if `ipv6` and ::1 works), then exec `execs`.
+
+    Each refused connect makes the kernel answer the SYN with a reset (tcp:tcp_send_reset);
+    each exec fires sched:sched_process_exec with the program's path.
+    """
+    import socket
+    import subprocess
+    execs = list(execs) if isinstance(execs, (list, tuple)) else [execs]
+    families = [(socket.AF_INET, "127.0.0.1", "ipv4")]
+    if int(ipv6) and socket.has_ipv6:
+        try:
+            probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            probe.bind(("::1", 0))
+            probe.close()
+            families.append((socket.AF_INET6, "::1", "ipv6"))
+        except OSError:
+            pass  # no IPv6 loopback on this machine
+    resets = []
+    for family, host, name in families:
+        holder, port = _closed_port(family, host)
+        for _ in range(int(count)):
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.bind((host, 0))  # a known source port, so the reset can be matched to this connect
+            sport = s.getsockname()[1]
+            try:
+                s.connect((host, port))
+            except ConnectionRefusedError:
+                resets.append({"family": name, "addr": host, "client_port": sport, "closed_port": port})
+            s.close()
+        holder.close()
+    children = []
+    for path in execs:
+        child = subprocess.Popen([path], stdout=subprocess.DEVNULL)
+        child.wait()
+        children.append({"filename": path, "pid": child.pid})
+    return {"ops": len(resets) + len(children), "what": f"refused connects ({len(resets)}) and execs ({len(children)})",
+            "resets": resets, "execs": children}
+
+
+@workload
+def sleeps(counts=(30, 20, 10), interval=0.02):
+    """Sleep counts[0] times; one child per further count sleeps that many times. Each time.sleep() is one clock_nanosleep().
+
+    Child i renames itself bcc-workload-i, so each process is its own key in a map counting per (pid, comm).
+    """
+    counts = counts if isinstance(counts, (list, tuple)) else [counts]
+    children = []
+    for i, n in enumerate(counts[1:], 1):
+        comm = f"{COMM}-{i}"
+        child = os.fork()
+        if child == 0:
+            Path("/proc/self/comm").write_text(comm)
+            for _ in range(n):
+                time.sleep(interval)
+            os._exit(0)
+        children.append({"pid": child, "comm": comm, "ops": n})
+    for _ in range(counts[0]):
+        time.sleep(interval)
+    for child in children:
+        os.waitpid(child["pid"], 0)
+    return {"ops": counts[0], "what": "sleeps (clock_nanosleep() calls)", "children": children}
+
+# Lesson 6's strings: each starts with the lesson's mark, and their lengths fall in
+# four different log2 buckets (8-15, 16-31, 32-63, 64-127); the last is longer than
+# the 64 bytes the probe copies, so the lesson shows it cut. The mark is joined at run
+# time, never written out whole in this file: Python's parser calls strlen() on pieces
+# of the source it compiles, and the lesson's probe would count those calls too.
+STRLEN_MARK = "lesson6" + ":"
+STRLEN_STRINGS = tuple(STRLEN_MARK + " " + text for text in (
+    "hi",
+    "uprobes count calls",
+    "the probe reads this string from user memory",
+    "a string longer than the probe's buffer of 64 bytes, so the kernel side copies only its start",
+))
+
+
+@workload
+def strlen(count=100, function_calls=3, wait=0):
+    """Call libc's strlen() `count` times on STRLEN_STRINGS in turn, then Py_GetVersion() `function_calls` times.
+
+    Both through ctypes, so each call is exactly one call of the C function. wait=1: read one
+    line from stdin first, so that a test can attach to this pid before the calls start.
+    """
+    import ctypes
+    if wait:
+        sys.stdin.readline()
+    libc_strlen = ctypes.CDLL(None).strlen  # dlsym(): the implementation strlen's IFUNC resolver picked
+    libc_strlen.restype = ctypes.c_size_t
+    strings = [s.encode() for s in STRLEN_STRINGS]
+    for i in range(count):
+        libc_strlen(strings[i % len(strings)])
+    for _ in range(function_calls):
+        ctypes.pythonapi.Py_GetVersion()
+    per_string = {s: count // len(strings) + (i < count % len(strings)) for i, s in enumerate(STRLEN_STRINGS)}
+    return {"ops": count, "what": "strlen() calls on marked strings", "strings": per_string,
+            "function": "Py_GetVersion", "function_calls": function_calls}
+
+
 def _value(text):
     """Command-line values as numbers where they are numbers, lists where comma-separated."""
     if "," in text:

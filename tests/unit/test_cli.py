@@ -1,0 +1,89 @@
+"""The command line as a learner meets it: exit codes, one-sentence errors, never a traceback."""
+
+import os
+import pwd
+import subprocess
+import sys
+
+import pytest
+
+from runner.__main__ import normalize
+from tests.support import ROOT, runner
+
+
+def test_no_arguments_lists_the_lessons():
+    proc = runner()
+    assert proc.returncode == 0
+    assert "lesson1" in proc.stdout and "Hello world" in proc.stdout
+
+
+def test_help_documents_exit_codes_and_examples():
+    proc = runner("--help")
+    assert proc.returncode == 0
+    for text in ("exit codes:", "0  ok", "1  the lesson failed", "2  usage error", "3  environment not ready", "examples:"):
+        assert text in proc.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["lesson99"], "There is no lesson called 'lesson99'"),
+    (["show", "nope"], "There is no lesson called 'nope'"),
+    (["lesson1", "--duration", "0"], "must be greater than 0"),
+    (["lesson1", "--duration", "-3"], "must be greater than 0"),
+    (["lesson1", "--events", "0"], "must be greater than 0"),
+    (["lesson1", "--events", "many"], "is not a number"),
+    (["lesson1", "--frobnicate"], "unrecognized arguments"),
+    (["doctor", "--frobnicate"], "unrecognized arguments"),
+])
+def test_usage_errors_exit_2_with_one_sentence_and_no_traceback(args, says):
+    proc = runner(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_unknown_lesson_names_the_fix():
+    proc = runner("lesson99")
+    assert "fix: Choose one of: lesson1" in proc.stderr
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], ["list"]),
+    (["lesson1"], ["run", "lesson1"]),
+    (["--debug", "3", "--json"], ["--debug", "run", "3", "--json"]),
+    (["doctor", "--json"], ["doctor", "--json"]),
+    (["--help"], ["--help"]),
+])
+def test_a_lesson_name_alone_means_run(argv, expected):
+    assert normalize(argv) == expected
+
+
+def as_nobody():
+    nobody = pwd.getpwnam("nobody")
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+
+
+needs_root_to_drop = pytest.mark.skipif(os.geteuid() != 0, reason="dropping to the nobody user needs root; "
+                                        "as a normal user these commands already run without root")
+
+
+def run_as_nobody(*args):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=ROOT, capture_output=True, text=True,
+                          preexec_fn=as_nobody, env=env, timeout=60)
+
+
+@needs_root_to_drop
+def test_list_and_show_need_no_root():
+    assert run_as_nobody("list").returncode == 0
+    proc = run_as_nobody("show", "lesson1")
+    assert proc.returncode == 0, proc.stderr
+    assert "bpf_trace_printk" in proc.stdout and "def load(" in proc.stdout
+
+
+@needs_root_to_drop
+def test_running_a_lesson_without_root_exits_3_and_says_sudo():
+    proc = run_as_nobody("lesson1")
+    assert proc.returncode == 3
+    assert "needs root" in proc.stderr and "fix: run with sudo" in proc.stderr
+    assert "Traceback" not in proc.stderr
