@@ -1,5 +1,6 @@
 """The command line as a learner meets it: exit codes, one-sentence errors, never a traceback."""
 
+import json
 import os
 import pwd
 import subprocess
@@ -87,3 +88,32 @@ def test_running_a_lesson_without_root_exits_3_and_says_sudo():
     assert proc.returncode == 3
     assert "needs root" in proc.stderr and "fix: run with sudo" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def doctor_with(tmp_path, *python_flags, pythonpath=None):
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run([sys.executable, *python_flags, "-m", "runner", "doctor", "--json"], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_doctor_names_the_unrelated_pypi_bcc_when_it_shadows_bcc(tmp_path):
+    fake = tmp_path / "bcc"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('"""A lattice library that happens to be called bcc."""\n')
+    proc = doctor_with(tmp_path, pythonpath=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    report = json.loads(proc.stdout)
+    bcc = next(f for f in report["findings"] if f["name"] == "bcc")
+    assert report["ready"] is False and bcc["status"] == "missing"
+    assert "unrelated PyPI package 'bcc'" in bcc["detail"] and bcc["fix"].startswith("pip uninstall -y bcc")
+
+
+def test_doctor_says_how_to_install_bcc_when_it_is_missing(tmp_path):
+    # -S: no site-packages at all, as in a venv made without --system-site-packages
+    proc = doctor_with(tmp_path, "-S")
+    assert proc.returncode == 3, proc.stderr
+    bcc = next(f for f in json.loads(proc.stdout)["findings"] if f["name"] == "bcc")
+    assert bcc["status"] == "missing" and "comes from the OS, not from pip" in bcc["detail"]
+    assert "python3-bpfcc" in bcc["fix"]
