@@ -16,6 +16,7 @@ COLUMNS = {
     "tid": ("TID", 7, "%d"),
     "cpu": ("CPU", 4, "%d"),
     "count": ("COUNT", 8, "%d"),
+    "slept_ms": ("SLEPT(ms)", 10, "%.3f"),
     "message": ("MESSAGE", 0, "%s"),
 }
 

@@ -91,11 +91,23 @@ def refused_clones(count):
 
 @workload
 def fork_burst(count=5, interval=0.2, burst=200):
-    """fork() `count` times, `interval` s apart, then a burst of `burst` clone() calls as fast as possible."""
+    """fork() `count` times, `interval` s apart, then a burst of `burst` clone() calls as fast as possible,
+    then, once the reader has had time to drain, one more clone() on each CPU.
+
+    Why the last ones: the kernel reports events it dropped from a full perf ring inside that ring, with the
+    next event written to it. Without a later event on that CPU, user space would never hear of the loss.
+    """
     fork(count=count, interval=interval)
     time.sleep(interval)
     refused_clones(burst)
-    return {"ops": count + burst, "what": f"clone() calls ({count} forks, then a burst of {burst} refused ones)"}
+    time.sleep(interval)
+    cpus = sorted(os.sched_getaffinity(0))
+    for cpu in cpus:
+        os.sched_setaffinity(0, {cpu})
+        refused_clones(1)
+    os.sched_setaffinity(0, cpus)
+    return {"ops": count + burst + len(cpus), "burst": burst, "cpus": len(cpus),
+            "what": f"clone() calls ({count} forks, a burst of {burst} refused ones, then 1 on each of {len(cpus)} CPUs)"}
 
 
 @workload
