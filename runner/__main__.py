@@ -77,6 +77,10 @@ def build_parser():
                    help="perf buffer size in pages per CPU (default 8; try 1 to see lost events)")
     p.add_argument("--interval", type=positive(float), default=1.0, metavar="S",
                    help="for map lessons: read and print the map every S seconds (default 1)")
+    p.add_argument("--pid", type=positive(int), metavar="PID",
+                   help="trace only this process (lessons that take a pid, e.g. lesson6); implies --no-workload")
+    p.add_argument("--probe", metavar="BINARY:FUNCTION",
+                   help="the program function to probe (lessons that take one, e.g. lesson6)")
     p = sub.add_parser("format", help="read a tracepoint's format file: fields, or a C struct / ctypes for BCC",
                        epilog=FORMAT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("tracepoint", nargs="?", help="category:event, e.g. tcp:tcp_send_reset")
@@ -151,9 +155,17 @@ def cmd_show(args):
 
 
 def cmd_run(args):
-    from . import session
-    lesson = lessons.find(args.lesson)
-    return session.run(lesson, args, render.Output(json_mode=args.json, quiet=args.quiet))
+    from . import session, targets
+    lesson = targets.bind(lessons.find(args.lesson), targets.params(args))
+    if args.pid is not None:
+        args.no_workload = True  # the learner's process, not the workload's
+    try:
+        return session.run(lesson, args, render.Output(json_mode=args.json, quiet=args.quiet))
+    except errors.LessonFailed as err:
+        usage = targets.explain(err)  # no such pid, binary or function: the learner's to fix
+        if usage is None:
+            raise
+        raise usage from err
 
 
 def cmd_format(args):

@@ -250,8 +250,9 @@ def strlen(count=100, function_calls=3, wait=0):
     for _ in range(function_calls):
         ctypes.pythonapi.Py_GetVersion()
     per_string = {s: count // len(strings) + (i < count % len(strings)) for i, s in enumerate(STRLEN_STRINGS)}
-    return {"ops": count, "what": "strlen() calls on marked strings", "strings": per_string,
-            "function": "Py_GetVersion", "function_calls": function_calls}
+    return {"ops": count + function_calls,
+            "what": f"calls: {count} of strlen() on marked strings, {function_calls} of Py_GetVersion()",
+            "strlen_calls": count, "strings": per_string, "function": "Py_GetVersion", "function_calls": function_calls}
 
 
 def _value(text):

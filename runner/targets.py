@@ -1,0 +1,69 @@
+"""What a learner asks a lesson to trace: one process (--pid) or a program's function (--probe).
+
+A lesson's load() receives them as keyword arguments: pid=, and binary= with
+function=. A lesson whose load() does not take them says so before anything
+runs. A target that is not there (no such process, file or function) is the
+learner's to fix: load() raises ProcessLookupError, FileNotFoundError or
+LookupError with one sentence before it attaches anything, and the runner
+reports that sentence as a usage error (exit 2) instead of a failed lesson.
+"""
+
+import functools
+import inspect
+
+from .errors import LessonFailed, UsageError
+
+OPTIONS = {"pid": "--pid", "binary": "--probe", "function": "--probe"}
+
+
+def parse_probe(text):
+    """BINARY:FUNCTION (as BCC's tools write it, e.g. /usr/bin/bash:readline) -> (binary, function)."""
+    binary, sep, function = text.rpartition(":")
+    if not sep or not binary or not function:
+        raise UsageError(f"--probe {text!r} is not BINARY:FUNCTION.",
+                         fix="Name a program and one of its functions, e.g. --probe /usr/bin/python3:Py_GetVersion")
+    return binary, function
+
+
+def params(args):
+    """The keyword arguments for the lesson's load() from --pid and --probe (only those given)."""
+    out = {}
+    if getattr(args, "pid", None) is not None:
+        out["pid"] = args.pid
+    if getattr(args, "probe", None):
+        out["binary"], out["function"] = parse_probe(args.probe)
+    return out
+
+
+def bind(lesson, values):
+    """Make the lesson's load() receive `values`; a UsageError at import if it does not take them."""
+    if not values:
+        return lesson
+    original = lesson.import_glue
+
+    def import_glue():
+        glue = original()
+        accepted = inspect.signature(glue.load).parameters
+        refused = sorted({OPTIONS[k] for k in values if k not in accepted})
+        if refused:
+            raise UsageError(f"{lesson.id} does not take {' or '.join(refused)}.",
+                             fix="Leave the option out, or run a lesson that traces a process or a program "
+                                 "(python -m runner list).")
+        glue.load = functools.partial(glue.load, **values)
+        return glue
+
+    lesson.import_glue = import_glue
+    return lesson
+
+
+def explain(err):
+    """A UsageError for a failed load caused by a missing target, or None if the failure was something else."""
+    cause = err.__cause__ if isinstance(err, LessonFailed) else None
+    if isinstance(cause, ProcessLookupError):
+        return UsageError(str(cause), fix="Give the pid of a running process (ps -e lists them; pgrep NAME finds one).")
+    if isinstance(cause, FileNotFoundError):
+        return UsageError(str(cause), fix="Give the program's full path, e.g. --probe $(command -v bash):readline")
+    if type(cause) is LookupError:
+        return UsageError(str(cause), fix="Choose a function the file exports: nm -D --defined-only BINARY "
+                                          "lists them (a stripped program keeps only those).")
+    return None
