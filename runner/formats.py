@@ -113,6 +113,8 @@ def parse_field(text, line=None, path=None):
     offset = _int(attrs["offset"], "offset", line, path)
     size = _int(attrs["size"], "size", line, path)
     signed = bool(_int(attrs["signed"], "signed", line, path)) if "signed" in attrs else None
+    if not decl:
+        raise FormatError("a field line without a declaration", line, path)
     common = decl.split()[-1].startswith("common_")  # the header every record of every event starts with
 
     dyn = _DYNAMIC.match(decl)

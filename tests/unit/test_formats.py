@@ -1,0 +1,178 @@
+"""runner/formats.py: every format file of this kernel, saved ones from other kernels, errors, generated layouts."""
+
+import ctypes
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner import formats
+from runner.formats import FormatError
+from tests.support import ROOT
+
+FIXTURES = Path(__file__).parent / "fixtures" / "formats"
+SAVED = sorted(FIXTURES.glob("*.format"))
+RAW_FIELD = re.compile(r"field:(.*?);\s*offset:(\d+);\s*size:(\d+);(?:\s*signed:(\d+);)?")
+
+
+def live_format_files():
+    root = formats.tracefs()
+    if root is None:
+        return []
+    files = sorted((root / "events").glob("*/*/format"))
+    try:
+        files[0].read_text()
+    except (IndexError, PermissionError):
+        return []
+    return files
+
+
+def raw_fields(text):
+    """(offset, size, signed) of each field line, read with a plain regex: what the parser must agree with."""
+    return [(int(o), int(s), None if sg is None else bool(int(sg))) for _, o, s, sg in RAW_FIELD.findall(text)]
+
+
+def assert_layout_matches(fmt, text):
+    assert [(f.offset, f.size, f.signed) for f in fmt.fields] == raw_fields(text)
+    # The ctypes structure generated from the fields puts each field where the file says.
+    struct = formats.ctypes_struct(fmt)
+    for field in fmt.fields:
+        member = {"__data_loc": "data_loc_", "__rel_loc": "rel_loc_"}.get(field.dynamic, "") + field.name
+        assert getattr(struct, member).offset == field.offset, (fmt.name, field.name)
+        assert getattr(struct, member).size == field.size, (fmt.name, field.name)
+
+
+def test_parses_every_format_file_of_this_kernel():
+    files = live_format_files()
+    if not files:
+        pytest.skip("tracefs is not mounted or not readable here (needs root on most systems)")
+    for path in files:
+        text = path.read_text()
+        fmt = formats.parse_file(path)
+        assert fmt.name == path.parent.name
+        assert fmt.category == path.parent.parent.name
+        assert_layout_matches(fmt, text)
+        formats.c_struct(fmt)
+    assert len(files) > 500  # thousands on a usual kernel
+
+
+@pytest.mark.parametrize("path", SAVED, ids=[p.stem for p in SAVED])
+def test_parses_saved_format_files_from_other_kernels(path):
+    fmt = formats.parse_file(path)
+    assert_layout_matches(fmt, path.read_text())
+    assert fmt.name == path.stem.split("-")[0]
+    assert fmt.id is not None and fmt.print_fmt.startswith('"')
+
+
+def test_old_tcp_send_reset_layout_has_separate_ports_and_addresses():
+    fmt = formats.parse_file(FIXTURES / "tcp_send_reset-5.15.format")
+    saddr_v6 = fmt.field("saddr_v6")
+    assert (saddr_v6.type, saddr_v6.array, saddr_v6.offset, saddr_v6.size) == ("__u8", 16, 42, 16)
+    c = formats.c_struct(fmt)
+    assert "__u16 sport;" in c and "#define TCP_SEND_RESET_HAS_SPORT 1" in c
+
+
+def test_new_tcp_send_reset_layout_reduces_the_enum_to_a_fixed_width_integer():
+    fmt = formats.parse_file(FIXTURES / "tcp_send_reset-6.18.format")
+    assert fmt.field("reason").type == "enum sk_rst_reason"
+    c = formats.c_struct(fmt)
+    assert re.search(r"^\s+__u32 reason;", c, re.M)
+    assert re.search(r"^\s+__u8 saddr\[28\];", c, re.M)
+    assert "TCP_SEND_RESET_HAS_SPORT" not in c
+
+
+def test_dynamic_fields_data_loc_and_rel_loc():
+    exec_fmt = formats.parse_file(FIXTURES / "sched_process_exec-4.4.format")
+    filename = exec_fmt.field("filename")
+    assert (filename.dynamic, filename.type, filename.size) == ("__data_loc", "char", 4)
+    assert "__u32 data_loc_filename;" in formats.c_struct(exec_fmt)
+    rel = formats.parse_file(FIXTURES / "foo_rel_loc-5.18.format")
+    assert [f.dynamic for f in rel.fields if not f.common] == ["__rel_loc", None, "__rel_loc", "__rel_loc"]
+    assert rel.field("bitmask").type == "unsigned long"
+
+
+def test_array_length_written_as_an_expression():
+    fmt = formats.parse_file(FIXTURES / "tcp_probe-4.19.format")
+    assert fmt.field("saddr").array == 28  # __u8 saddr[sizeof(struct sockaddr_in6)], size 28
+
+
+def test_padding_where_offsets_leave_a_gap():
+    fmt = formats.parse_file(FIXTURES / "sched_switch-2.6.39.format")
+    c = formats.c_struct(fmt)
+    assert "__u8 __pad0[4];" in c  # prev_prio ends at 36, prev_state starts at 40
+    assert "char prev_comm[16];" in c and fmt.field("common_lock_depth").common
+
+
+def test_flexible_array_and_missing_signed():
+    fmt = formats.parse("name: print\nID: 5\nformat:\n\tfield:unsigned long ip;\toffset:8;\tsize:8;\n"
+                        "\tfield:char buf[];\toffset:16;\tsize:0;\tsigned:0;\n\nprint fmt: \"%s\", REC->buf\n")
+    assert fmt.field("ip").signed is None
+    assert fmt.field("buf").array == 0
+    assert "char buf[0];" in formats.c_struct(fmt)
+
+
+@pytest.mark.parametrize("text, line", [
+    ("name: x\nID: 1\nformat:\n\tfield:int a;\toffset:zz;\tsize:4;\tsigned:1;\n", 4),
+    ("name: x\nID: 1\nformat:\n\tfield:int a;\toffset:0;\tsigned:1;\n", 4),
+    ("name: x\nID: 1\nformat:\n\tfield:int a;\toffset:0;\tsize:4;\tsigned:1;\n\tgarbage here\n", 5),
+    ("name: x\nID: one\n", 2),
+    ("ID: 1\nformat:\n", 1),
+    ("name: x\nID: 1\nformat:\n\tfield:;\toffset:0;\tsize:4;\n", 4),
+])
+def test_malformed_files_raise_format_error_with_the_line(text, line):
+    with pytest.raises(FormatError) as err:
+        formats.parse(text, path="saved/format")
+    assert err.value.line == line
+    assert f"line {line}" in str(err.value) and err.value.code == 2
+
+
+def run_format(*args):
+    return subprocess.run([sys.executable, "-m", "runner", "format", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_cli_prints_a_saved_file_as_json_c_and_ctypes():
+    path = FIXTURES / "tcp_send_reset-5.15.format"
+    data = json.loads(run_format("--file", path, "--json").stdout)
+    assert [f["name"] for f in data["fields"]][-2:] == ["saddr_v6", "daddr_v6"]
+    c = run_format("--file", path, "--c")
+    assert c.returncode == 0 and "struct tcp_send_reset_args {" in c.stdout
+    py = run_format("--file", path, "--ctypes")
+    namespace = {}
+    exec(py.stdout, namespace)
+    assert ctypes.sizeof(namespace["tcp_send_reset_args"]) >= 74
+    table = run_format("--file", path)
+    assert "saddr_v6" in table.stdout and "OFFSET" in table.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--file", "/nonexistent/format"], "There is no file"),
+    (["nonsense"], "is not a tracepoint name"),
+    ([], "Name a tracepoint"),
+])
+def test_cli_errors_are_one_sentence_and_exit_2(args, says):
+    proc = run_format(*args)
+    assert proc.returncode == 2
+    assert says in proc.stderr and "fix:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_malformed_file_names_the_line(tmp_path):
+    bad = tmp_path / "format"
+    bad.write_text("name: x\nID: 1\nformat:\n\tfield:int a;\toffset:zz;\tsize:4;\tsigned:1;\n")
+    proc = run_format("--file", bad)
+    assert proc.returncode == 2 and "line 4" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_unknown_tracepoint_exits_2():
+    if formats.tracefs() is None:
+        pytest.skip("tracefs is not mounted here")
+    proc = run_format("tcp:no_such_event")
+    assert proc.returncode == 2 and "no tracepoint tcp:no_such_event" in proc.stderr
+
+
+def test_cli_help_ends_with_examples():
+    proc = run_format("--help")
+    assert proc.stdout.rstrip().splitlines()[-1].strip().startswith("python -m runner format --list")
