@@ -1,0 +1,68 @@
+"""Lesson 4 on the live kernel: per-process TCP bytes, and every kprobe function through the verifier."""
+
+import json
+import subprocess
+
+import pytest
+
+from runner import lessons
+from tests.support import assert_nothing_left, kernel_state, run_json
+
+pytestmark = pytest.mark.bpf
+KPROBE_NAMES = {"kprobe__tcp_sendmsg", "kretprobe__tcp_sendmsg",
+                "noattach_kprobe__tcp_sendmsg", "noattach_kretprobe__tcp_sendmsg"}
+PROGRAMS = KPROBE_NAMES | {"tracepoint__syscalls__sys_enter_sendto", "tracepoint__sock__sock_send_length"}
+PROGRAMS |= {name[:15] for name in PROGRAMS}  # older kernels cut program names to 15 characters
+
+
+def glue():
+    return lessons.find("lesson4").import_glue()
+
+
+def test_lesson4_counts_the_workloads_tcp_bytes_exactly():
+    before = kernel_state()
+    events, summary = run_json("lesson4")
+    work = summary["workload"]
+    assert work["kind"] == "tcp-send" and work["sizes"] == [100, 2000, 30000]
+    mine = [e for e in events if e["pid"] == work["pid"]]
+    assert [e["sent"] for e in mine] == work["sizes"]
+    assert [e["size"] for e in mine] == work["sizes"]  # the size argument (or sendto's len) asked for
+    assert mine[-1]["total"] == work["bytes"] == 32100
+    assert {e["comm"] for e in mine} == {"bcc-workload"}
+    if not glue().kernel_has_kprobes():
+        assert [p["mechanism"] for p in summary["probes"]] == ["tracepoint", "tracepoint"]
+        assert summary["fallbacks"] and "CONFIG_KPROBES" in summary["fallbacks"][0]
+    else:
+        assert {p["mechanism"] for p in summary["probes"]} == {"kprobe", "kretprobe"}
+    assert_nothing_left(before, PROGRAMS)
+
+
+def kprobe_programs():
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
+    return {p["id"]: p.get("name", "") for p in json.loads(out or "[]") if p.get("type") == "kprobe"}
+
+
+def test_lesson4_loads_every_kprobe_function_through_the_verifier_without_kprobes():
+    module = glue()
+    before = kernel_state()
+    old = kprobe_programs()
+    b, probes = module.load(kprobe=False)
+    try:
+        new = {name for i, name in kprobe_programs().items() if i not in old}
+        for name in module.KPROBE_FUNCTIONS.values():
+            assert b.funcs[name.encode()].fd >= 0
+            assert name in new or name[:15] in new, f"{name} is not loaded as a kprobe program: {new}"
+        assert probes == [("tracepoint", "syscalls:sys_enter_sendto"), ("tracepoint", "sock:sock_send_length")]
+    finally:
+        b.cleanup()
+    assert_nothing_left(before, PROGRAMS)
+
+
+def test_lesson4_kprobe_path_fails_only_at_attach_on_a_kernel_without_kprobes():
+    module = glue()
+    if module.kernel_has_kprobes():
+        pytest.skip("this kernel has kprobes: the kprobe path attaches (test_lesson4_counts... covers it)")
+    before = kernel_state()
+    with pytest.raises(Exception, match="Failed to attach|kprobe"):
+        module.load(kprobe=True)
+    assert_nothing_left(before, PROGRAMS)

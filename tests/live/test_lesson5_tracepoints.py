@@ -1,0 +1,88 @@
+"""Lesson 5 on the live kernel: exact resets with their ports, exec filenames, generated structs that match."""
+
+import importlib.util
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from runner import formats, lessons
+from tests.support import assert_nothing_left, kernel_state, run_json
+
+pytestmark = pytest.mark.bpf
+PROGRAMS = {"on_tcp_send_reset", "tracepoint__sched__sched_process_exec", "tracepoint__sc", "layout_check"}
+FIXTURES = Path(__file__).parent.parent / "unit" / "fixtures" / "formats"
+LESSON = lessons.find("lesson5")
+
+
+def test_lesson5_counts_one_reset_per_refused_connect_with_its_ports_and_the_exec_filenames():
+    before = kernel_state()
+    events, summary = run_json("lesson5")
+    work = summary["workload"]
+    expected = {(r["family"], r["addr"], r["closed_port"], r["client_port"]) for r in work["resets"]}
+    assert len(expected) == len(work["resets"]) >= 3
+    # The reset goes from the closed port back to the connecting socket: src is the closed port.
+    seen = [(e["family"], e["saddr"], e["sport"], e["dport"]) for e in events if e["event"] == "reset"
+            and (e["family"], e["saddr"], e["sport"], e["dport"]) in expected]
+    assert sorted(seen) == sorted(expected)  # exactly one reset per refused connect, none missing
+    for e in events:
+        if e["event"] == "reset" and (e["family"], e["saddr"], e["sport"], e["dport"]) in expected:
+            assert e["daddr"] == e["saddr"]  # loopback both ways
+    execs = {(e["pid"], e["filename"]) for e in events if e["event"] == "exec"}
+    for child in work["execs"]:
+        assert (child["pid"], child["filename"]) in execs
+    assert_nothing_left(before, PROGRAMS)
+
+
+def test_tracepoint_probe_on_tcp_send_reset_does_not_compile_when_the_format_names_a_missing_type():
+    from bcc import BPF
+    fmt = formats.read("tcp:tcp_send_reset")
+    if not any(f.type.startswith("enum ") for f in fmt.fields):
+        pytest.skip("this kernel's tcp_send_reset names no enum type")
+    with tempfile.TemporaryDirectory() as include:
+        Path(include, "tcp_send_reset_args.h").write_text(formats.c_struct(fmt))
+        with pytest.raises(Exception, match="Failed to compile"):
+            BPF(src_file=str(LESSON.program_path).encode(), cflags=["-I" + include, "-DTRY_TRACEPOINT_PROBE=1"])
+
+
+@pytest.mark.parametrize("saved", ["tcp_send_reset-5.15.format", "tcp_send_reset-6.18.format"])
+def test_lesson5_program_compiles_and_verifies_for_both_tcp_send_reset_layouts(saved):
+    from bcc import BPF
+    fmt = formats.parse_file(FIXTURES / saved)
+    before = kernel_state()
+    with tempfile.TemporaryDirectory() as include:
+        Path(include, "tcp_send_reset_args.h").write_text(formats.c_struct(fmt))
+        b = BPF(src_file=str(LESSON.program_path).encode(), cflags=["-I" + include])
+    try:
+        assert b.load_func(b"on_tcp_send_reset", BPF.TRACEPOINT).fd >= 0
+    finally:
+        b.cleanup()
+    assert_nothing_left(before, PROGRAMS)
+
+
+def test_generated_structs_compile_with_bcc_and_offsetof_matches_every_format():
+    """One program holding the struct of every tracepoint of this kernel and of the saved files,
+    each field checked with _Static_assert(offsetof(...) == offset) at compile time."""
+    from bcc import BPF
+    paths = sorted((formats.tracefs() / "events").glob("*/*/format")) + sorted(FIXTURES.glob("*.format"))
+    parts, checks = [], 0
+    for i, path in enumerate(paths):
+        fmt = formats.parse_file(path)
+        name = f"s{i}"
+        parts.append(formats.c_struct(fmt, name=name, defines=False))
+        for f in fmt.fields:
+            member = {"__data_loc": "data_loc_", "__rel_loc": "rel_loc_"}.get(f.dynamic, "") + f.name
+            parts.append(f"_Static_assert(__builtin_offsetof(struct {name}, {member}) == {f.offset}, "
+                         f"\"{path}: {f.name}\");")
+            if f.array != 0:
+                parts.append(f"_Static_assert(sizeof(((struct {name} *)0)->{member}) == {f.size}, \"{path}: {f.name}\");")
+            checks += 1
+    parts.append("int layout_check(void *ctx) { return 0; }")
+    before = kernel_state()
+    b = BPF(text="\n".join(parts).encode())
+    try:
+        assert b.load_func(b"layout_check", BPF.TRACEPOINT).fd >= 0
+    finally:
+        b.cleanup()
+    assert checks > 10000
+    assert_nothing_left(before, PROGRAMS)
