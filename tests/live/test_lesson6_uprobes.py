@@ -1,0 +1,149 @@
+import ctypes
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from runner import lessons, workload
+from tests.support import ROOT, assert_nothing_left, kernel_state, run_json, runner
+
+pytestmark = pytest.mark.bpf
+PROGRAMS = {"strlen_entry", "strlen_return", "function_entry"}
+
+
+@pytest.fixture(scope="module")
+def glue():
+    return lessons.find("lesson6").import_glue()
+
+
+def waiting_workload(count, function_calls=3):
+    """A strlen workload that waits for a line on stdin before its calls, so a probe can attach to its pid first."""
+    argv = [sys.executable, str(ROOT / "runner" / "workload.py"), "strlen", "--count", str(count),
+            "--function-calls", str(function_calls), "--wait", "1"]
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def go(proc):
+    """Release a waiting workload and return its report."""
+    out, _ = proc.communicate("go\n", timeout=60)
+    assert proc.returncode == 0
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("n", [1, 100, 1000])
+def test_lesson6_counts_exactly_n_strlen_calls_for_the_workload_pid(glue, n):
+    before = kernel_state()
+    proc = waiting_workload(n)
+    b, probes = glue.load(pid=proc.pid)
+    try:
+        report = go(proc)
+        rows = glue.snapshot(b)
+        lengths = glue.histogram(b)
+    finally:
+        b.cleanup()
+    assert {r["pid"] for r in rows} == {proc.pid}  # attached for this pid only
+    strlen = [r for r in rows if r["function"] == "strlen"]
+    assert sum(r["count"] for r in strlen) == n == report["strlen_calls"]
+    # the strings the probe read are the workload's, cut to the 63 bytes the probe copies
+    assert Counter({r["argument"]: r["count"] for r in strlen}) == \
+        Counter({s[:63]: c for s, c in report["strings"].items() if c})
+    # the uretprobe saw each of those calls return, and histogrammed its length
+    assert sum(lengths.values()) == n
+    expected = Counter()
+    for s, c in report["strings"].items():
+        expected[len(s).bit_length()] += c  # bpf_log2l(v) is the bucket of v: [2**(k-1), 2**k)
+    assert lengths == {k: v for k, v in expected.items() if v}
+    # the program function: exactly the workload's calls (Python's own start-up call came before the attach)
+    (function,) = [r for r in rows if r["function"] == "Py_GetVersion"]
+    assert function["count"] == report["function_calls"] == 3 and function["comm"] == "bcc-workload"
+    assert_nothing_left(before, PROGRAMS)
+
+
+def test_lesson6_probes_the_strlen_code_that_runs_not_the_ifunc_resolver(glue):
+    libc, code = glue.implementation(ctypes.CDLL(None).strlen)
+    assert libc.startswith("/") and "libc" in libc.rsplit("/", 1)[-1]
+    from bcc import BPF
+    (symbol,) = {addr for _, addr in BPF.get_user_functions_and_addresses(libc, "^strlen$")}
+    assert code != symbol  # glibc's strlen is an IFUNC: the symbol is its resolver
+    # with libc's debug symbols (libc6-dbg), the address is one of the named variants
+    variants = {addr: name.decode() for name, addr in BPF.get_user_functions_and_addresses(libc, "^__strlen_")}
+    if not variants:
+        pytest.skip("no debug symbols for libc: cannot name the variant")
+    assert variants.get(code, "").startswith("__strlen_")
+
+
+def test_lesson6_a_uprobe_on_the_strlen_symbol_misses_the_calls(glue):
+    """The trap the lesson avoids: attach_uprobe(name="c", sym="strlen") probes the IFUNC resolver."""
+    from bcc import BPF
+    proc = waiting_workload(100, function_calls=0)
+    b = BPF(src_file=str(glue.PROGRAM), cflags=glue.CFLAGS)
+    try:
+        b.attach_uprobe(name="c", sym="strlen", fn_name="strlen_entry", pid=proc.pid)
+        go(proc)
+        counted = sum(int(v) for v in b["calls"].values())
+    finally:
+        b.cleanup()
+    assert counted == 0
+
+
+def test_lesson6_pid_filter_ignores_other_processes(glue):
+    target, other = waiting_workload(50), waiting_workload(70)
+    b, _ = glue.load(pid=target.pid)
+    try:
+        go(other)
+        go(target)
+        rows = glue.snapshot(b)
+    finally:
+        b.cleanup()
+    assert {r["pid"] for r in rows} == {target.pid}
+    assert sum(r["count"] for r in rows if r["function"] == "strlen") == 50
+
+
+def test_lesson6_runner_shows_the_workload_calls_and_strings():
+    before = kernel_state()
+    events, summary = run_json("lesson6", "--interval", "0.3")
+    work = summary["workload"]
+    mine = [e for e in events if e["pid"] == work["pid"]]
+    strlen = Counter()
+    for e in mine:
+        if e["function"] == "strlen":
+            strlen[e["argument"]] += e["count"]
+    assert sum(strlen.values()) == work["strlen_calls"] == 100
+    assert strlen == Counter({s[:63]: c for s, c in work["strings"].items()})
+    calls = Counter()
+    for e in mine:
+        if e["function"] == "Py_GetVersion":
+            calls[e["comm"]] += e["count"]
+    # the workload's 3 calls, and the one Python made at start-up (before it renamed itself) to build sys.version
+    assert calls == Counter({"bcc-workload": 3, "python": 1})
+    mechanisms = [p["mechanism"] for p in summary["probes"]]
+    assert mechanisms == ["uprobe", "uretprobe", "uprobe"] and summary["fallbacks"] == []
+    assert_nothing_left(before, PROGRAMS)
+
+
+@pytest.mark.parametrize("args, sentence", [
+    (["--pid", "999999"], "No process with pid 999999 is running."),
+    (["--probe", "/no/such/program:main"], "There is no file /no/such/program to probe."),
+    (["--probe", f"{sys.executable}:no_such_function"], "has no function named no_such_function"),
+])
+def test_lesson6_missing_target_is_one_sentence_exit_2_and_nothing_attached(args, sentence):
+    before = kernel_state()
+    proc = runner("lesson6", "--no-code", "--duration", "2", *args, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and sentence in lines[0]
+    assert lines[-1].startswith("fix: ") and len(lines) == 2
+    assert_nothing_left(before, PROGRAMS)
+
+
+def test_lesson6_traces_a_given_pid_without_a_workload():
+    target = waiting_workload(10)
+    try:
+        events, summary = run_json("lesson6", "--pid", target.pid, "--duration", "1")
+    finally:
+        go(target)
+    assert summary["workload"] is None and events == []
+    assert all(p["target"].endswith(f"pid {target.pid}") for p in summary["probes"])

@@ -1,0 +1,133 @@
+"""Lesson 6's pure helpers, its workload's strings, and --pid/--probe: no root, no bcc needed."""
+
+import argparse
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from runner import targets, workload
+from runner.errors import LessonFailed, UsageError
+from tests.support import ROOT
+
+GLUE = ROOT / "lessons" / "lesson6_uprobes" / "uprobes.py"
+
+
+@pytest.fixture(scope="module")
+def glue():
+    """The lesson's uprobes.py, with a stand-in bcc module where the real one is missing."""
+    saved = sys.modules.get("bcc")
+    try:
+        import bcc  # noqa: F401
+    except ImportError:
+        sys.modules["bcc"] = types.SimpleNamespace(BPF=None)
+    spec = importlib.util.spec_from_file_location("lesson6_uprobes_unit", GLUE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if saved is None and isinstance(sys.modules.get("bcc"), types.SimpleNamespace):
+        del sys.modules["bcc"]
+    return module
+
+
+# /proc/self/maps as glibc's ld.so lays out libc (file offset == address in the file) ...
+GLIBC_MAPS = """\
+55d0c0a00000-55d0c0a01000 r--p 00000000 fe:00 1000 /usr/bin/python3.11
+7f29e146f000-7f29e1495000 r--p 00000000 fe:00 339380                     /usr/lib/x86_64-linux-gnu/libc.so.6
+7f29e1495000-7f29e15eb000 r-xp 00026000 fe:00 339380                     /usr/lib/x86_64-linux-gnu/libc.so.6
+7f29e15eb000-7f29e163e000 r--p 0017c000 fe:00 339380                     /usr/lib/x86_64-linux-gnu/libc.so.6
+7f29e1644000-7f29e1651000 rw-p 00000000 00:00 0
+7ffd1a2b0000-7ffd1a2d1000 rw-p 00000000 00:00 0                          [stack]
+"""
+# ... and a library whose code segment's address is one page above its file offset (lld's layout)
+LLD_MAPS = """\
+7f0000000000-7f0000001000 r--p 00000000 fe:00 7 /usr/lib64/libc.so.6
+7f0000002000-7f0000009000 r-xp 00001000 fe:00 7 /usr/lib64/libc.so.6
+"""
+
+
+def test_mapping_finds_the_file_and_the_address_inside_it(glue):
+    # the strlen this machine's resolver picked: 0x156200 in libc.so.6, __strlen_avx2
+    assert glue.mapping(0x7F29E15C5200, GLIBC_MAPS) == ("/usr/lib/x86_64-linux-gnu/libc.so.6", 0x156200)
+    assert glue.mapping(0x7F0000002010, LLD_MAPS) == ("/usr/lib64/libc.so.6", 0x2010)
+    assert glue.mapping(0x55D0C0A00010, GLIBC_MAPS) == ("/usr/bin/python3.11", 0x10)
+
+
+@pytest.mark.parametrize("address", [0x7F29E1644100, 0x7FFD1A2B0010, 0x1000])
+def test_mapping_refuses_an_address_outside_every_file(glue, address):
+    with pytest.raises(LookupError, match="not in a file mapped"):
+        glue.mapping(address, GLIBC_MAPS)
+
+
+def test_workload_strings_carry_the_mark_and_fill_four_histogram_buckets():
+    mark = workload.STRLEN_MARK
+    assert mark == "lesson6:"
+    assert all(s.startswith(mark) for s in workload.STRLEN_STRINGS)
+    assert len({len(s).bit_length() for s in workload.STRLEN_STRINGS}) == 4
+    assert max(len(s) for s in workload.STRLEN_STRINGS) > 63  # one is cut by the probe's 64-byte buffer
+
+
+def test_the_mark_is_never_written_whole_in_the_workload_source():
+    # Python's parser calls strlen() on pieces of the source it compiles: a whole mark in
+    # workload.py would be counted by the lesson's probe as extra calls of the workload.
+    assert workload.STRLEN_MARK not in (ROOT / "runner" / "workload.py").read_text()
+
+
+def test_the_c_program_marks_what_the_workload_marks():
+    assert f'#define MARK "{workload.STRLEN_MARK}"' in (ROOT / "lessons/lesson6_uprobes/uprobes.c").read_text()
+
+
+@pytest.mark.parametrize("text, parsed", [
+    ("/usr/bin/bash:readline", ("/usr/bin/bash", "readline")),
+    ("c:strlen", ("c", "strlen")),
+    ("/opt/a:b/prog:main", ("/opt/a:b/prog", "main")),
+])
+def test_probe_parses_binary_and_function(text, parsed):
+    assert targets.parse_probe(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["readline", ":main", "/usr/bin/bash:"])
+def test_probe_without_binary_or_function_is_a_usage_error(text):
+    with pytest.raises(UsageError, match="is not BINARY:FUNCTION"):
+        targets.parse_probe(text)
+
+
+def test_params_pass_only_what_was_given():
+    assert targets.params(argparse.Namespace(pid=None, probe=None)) == {}
+    assert targets.params(argparse.Namespace(pid=42, probe="/bin/x:f")) == {"pid": 42, "binary": "/bin/x", "function": "f"}
+
+
+class FakeLesson:
+    id = "lessonX"
+
+    def __init__(self, load):
+        self.glue = types.SimpleNamespace(load=load)
+
+    def import_glue(self):
+        return self.glue
+
+
+def test_bind_passes_params_to_load_and_refuses_lessons_without_them():
+    lesson = targets.bind(FakeLesson(lambda pid=None: ("b", pid)), {"pid": 7})
+    assert lesson.import_glue().load() == ("b", 7)
+    lesson = targets.bind(FakeLesson(lambda: ("b", [])), {"pid": 7, "binary": "/x", "function": "f"})
+    with pytest.raises(UsageError, match="lessonX does not take --pid or --probe"):
+        lesson.import_glue()
+
+
+@pytest.mark.parametrize("cause, usage", [
+    (ProcessLookupError("No process with pid 9 is running."), True),
+    (FileNotFoundError("There is no file /x to probe."), True),
+    (LookupError("/x has no function named f in its symbol table."), True),
+    (KeyError("a bug in the glue"), False),
+    (Exception("Failed to attach BPF program"), False),
+])
+def test_explain_turns_only_missing_targets_into_usage_errors(cause, usage):
+    failed = LessonFailed("Loading the lesson failed.")
+    failed.__cause__ = cause
+    explained = targets.explain(failed)
+    if usage:
+        assert isinstance(explained, UsageError) and str(explained) == str(cause) and explained.code == 2
+    else:
+        assert explained is None
