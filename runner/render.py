@@ -83,7 +83,7 @@ class Output:
             from rich.syntax import Syntax
             self.console().rule(str(path.name), style="dim")
             language = {".py": "python"}.get(path.suffix, "c")
-            self.console().print(Syntax(text, language, theme="ansi_dark", line_numbers=True))
+            self.console().print(Syntax(text, language, theme="ansi_dark", line_numbers=True, word_wrap=True))
             self.console().rule(style="dim")
         else:
             self.say(f"---- {path.name} ----")
