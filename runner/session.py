@@ -15,6 +15,7 @@ import time
 
 from . import doctor, workload
 from .errors import LessonFailed
+from .lessons import ROOT
 
 # -- compiler and verifier output ---------------------------------------------------------
 
@@ -58,10 +59,19 @@ def compiler_messages(text):
     return "\n".join(kept)
 
 
+def shown_path(path):
+    """A lesson's file as the learner names it: relative to the repository, or absolute outside it
+    (an exercise checked from a folder of the learner's own)."""
+    try:
+        return path.relative_to(ROOT)
+    except ValueError:
+        return path
+
+
 def explain_load_failure(err, output, lesson):
     """Turn BCC's exception and captured output into one sentence and a fix."""
     message = str(err)
-    program = lesson.program_path.relative_to(lesson.folder.parent.parent)
+    program = shown_path(lesson.program_path)
     if "Failed to compile BPF module" in message:
         return LessonFailed(f"The BPF program {program} did not compile.", details=compiler_messages(output),
                             fix=f"Fix the error at the file and line shown above in {program}, then run again.")
