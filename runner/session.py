@@ -68,18 +68,58 @@ def shown_path(path):
         return path
 
 
+_VIRTUAL = "/virtual/main.c"
+
+
+def refused_line(log, path):
+    """The line of `path` the verifier refused, from the last `; source @ main.c:N` line of its log.
+
+    N counts lines of the text BCC compiled, which it rewrote (maps, helpers) and prefixed, so
+    the source text itself is looked up in the file: exactly once, or through a line that is.
+    """
+    try:
+        lines = [text.strip() for text in path.read_text().splitlines()]
+    except OSError:
+        return None
+    marks = re.findall(r"^; (.*?) @ main\.c:(\d+)$", log, re.M)
+    offsets = {int(n) - (lines.index(t.strip()) + 1) for t, n in marks if t.strip() and lines.count(t.strip()) == 1}
+    if not marks:
+        return None
+    text, number = marks[-1]
+    if text.strip() and lines.count(text.strip()) == 1:
+        return lines.index(text.strip()) + 1
+    return int(number) - offsets.pop() if len(offsets) == 1 else None
+
+
+def verifier_reason(log):
+    """The verifier's own sentence: the last line before `processed N insns` that is not a trace or a state."""
+    lines = log.splitlines()
+    end = next((i for i, text in enumerate(lines) if text.startswith("processed ")), len(lines))
+    for text in reversed(lines[:end]):
+        if text.strip() and not re.match(r"^(\d+:|;|cur state:|old state:|from \d+ to \d+:)", text):
+            return text.strip()
+    return None
+
+
 def explain_load_failure(err, output, lesson):
     """Turn BCC's exception and captured output into one sentence and a fix."""
     message = str(err)
     program = shown_path(lesson.program_path)
     if "Failed to compile BPF module" in message:
-        return LessonFailed(f"The BPF program {program} did not compile.", details=compiler_messages(output),
+        # BCC hands clang the file as /virtual/main.c; its line numbers are the file's own
+        return LessonFailed(f"The BPF program {program} did not compile.",
+                            details=compiler_messages(output).replace(_VIRTUAL, str(program)),
                             fix=f"Fix the error at the file and line shown above in {program}, then run again.")
     if "Failed to load BPF program" in message:
-        log = "\n".join(output.strip().splitlines()[-25:])
+        start = output.find("bpf: Failed to load program")  # the verifier's log, without clang's warnings
+        log = "\n".join(output[max(start, 0):].strip().splitlines()[-25:])
         function = re.search(r"program b?'?([\w]+)", message)
         name = function.group(1) if function else "a probe function"
-        return LessonFailed(f"The kernel's verifier rejected {name}() in {program}: it could not prove the program safe.",
+        line = refused_line(log, lesson.program_path)
+        at = f" at {program}:{line}" if line else f" in {program}"
+        reason = verifier_reason(log)
+        says = f" (the verifier says: {reason})" if reason else ""
+        return LessonFailed(f"The kernel's verifier rejected {name}(){at}: it could not prove the program safe{says}.",
                             details=log, fix="Read the verifier's last lines above: they name the instruction it refused "
                             "(typically a map value used without a NULL check, or a loop without a fixed bound).")
     if "Failed to attach" in message or "could not determine address" in message or "not found" in message:
