@@ -8,6 +8,7 @@ import json
 import sys
 
 from . import errors, lessons, render
+from . import exercises, progress
 
 EXAMPLES = """\
 examples:
@@ -18,6 +19,9 @@ examples:
     sudo python -m runner lesson1 --events 3 --json   # 3 events as JSON lines, then a summary
     sudo python -m runner 2 --duration 10 --no-workload  # trace your own activity for 10 s
     python -m runner format tcp:tcp_send_reset --c   # a tracepoint's record as a C struct for BCC
+    sudo python -m runner check lesson1  # check your exercise against the kernel (watch: on every save)
+    python -m runner hint lesson1        # stuck? (solution lesson1 shows the solution, after asking)
+    python -m runner progress            # lessons and exercises done (next: what to do now; reset: forget)
 
 exit codes:
     0  ok (also when you end a trace with Ctrl-C)
@@ -28,6 +32,7 @@ exit codes:
 """
 
 COMMANDS = ("list", "doctor", "show", "run", "format")
+COMMANDS += exercises.COMMANDS  # check, watch, hint, solution, progress, next, reset
 
 
 def positive(kind):
@@ -90,6 +95,7 @@ def build_parser():
     shape.add_argument("-j", "--json", action="store_true", help="the parsed fields as JSON")
     shape.add_argument("--c", action="store_true", help="a C struct for attach_tracepoint(), fixed-width types only")
     shape.add_argument("--ctypes", action="store_true", help="a ctypes.Structure with the same layout")
+    exercises.add_parsers(sub)
     return parser
 
 
@@ -195,9 +201,12 @@ def cmd_format(args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(normalize(argv))
-    command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format}[args.command]
+    command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format}.get(args.command) or exercises.HANDLERS[args.command]
     try:
-        return command(args)
+        code = command(args)
+        if args.command == "run" and code == 0:
+            progress.note_run(args.lesson)  # for python -m runner progress and next
+        return code
     except errors.RunnerError as err:
         if args.debug:
             raise
