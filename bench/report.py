@@ -1,0 +1,131 @@
+"""The results as a terminal table, checkable ratio lines, bench/results.md and bench/results.png."""
+
+import os
+import platform
+import time
+
+from .stats import fmt, fmt_spread, markdown_table, ratio, ratio_line, summary, median, spread, text_table
+
+SLUG = {"no probe": "baseline", "empty program": "empty_program", "bpf_trace_printk": "bpf_trace_printk",
+        "perf_submit": "perf_submit", "ringbuf_output": "ringbuf_output", "hash increment": "hash_increment",
+        "percpu increment": "percpu_increment"}
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"kernel": platform.release(), "cpu": model, "cores": os.cpu_count(),
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M"),
+            "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+
+
+def startup_rows(results):
+    rows, lines = [], []
+    for lesson, runs in results.items():
+        r, p = summary(runs["runner"]), summary(runs["plain"])
+        q = ratio(r["median"], p["median"])
+        rows.append([lesson, fmt_spread(r, 3, " s"), fmt_spread(p, 3, " s"), fmt(q, 2), f"{r['n']}+{p['n']}"])
+        lines.append(ratio_line("startup_ratio", lesson, q))
+    return ["lesson", "runner (median ± half range)", "plain script", "runner/plain", "runs"], rows, lines
+
+
+def throughput_rows(results):
+    """results: {(size, way): [run dicts]}"""
+    rows, lines = [], []
+    for (size, way), runs in results.items():
+        delivered = summary([r["delivered_per_s"] for r in runs])
+        lost = median([r["lost_per_s"] for r in runs])
+        offered = median([r["offered_per_s"] for r in runs])
+        share = median([r["lost"] / r["calls"] * 100 for r in runs])
+        exact = sum(r["exact"] for r in runs)
+        rows.append([size, way, fmt(offered), fmt_spread(delivered), fmt(lost), fmt(share, 1, " %"),
+                     f"{exact}/{len(runs)}"])
+    for size in ("default", "small"):
+        classic = median([r["delivered_per_s"] for r in results.get((size, "classic"), [])])
+        for way in ("runner", "ringbuf"):
+            mine = median([r["delivered_per_s"] for r in results.get((size, way), [])])
+            name = f"{way}/classic" if size == "default" else f"{way}/classic@small"
+            lines.append(ratio_line("throughput_ratio", name, ratio(mine, classic)))
+    runs = [r for rs in results.values() for r in rs]
+    lines.append(f"loss_exact {sum(r['exact'] for r in runs)}/{len(runs)}")
+    return ["buffer", "way", "calls/s offered", "delivered/s", "lost/s", "lost", "delivered+lost=calls"], rows, lines
+
+
+def cost_rows(results):
+    """results: {mechanism: [ns per call per repetition]}; added = median of (run - baseline run of the same round)."""
+    base = results["no probe"]
+    rows, lines, added = [], [], {}
+    for name, values in results.items():
+        diffs = [v - b for v, b in zip(values, base)]
+        added[name] = median(diffs) if name != "no probe" else 0.0
+        rows.append([name, fmt_spread(summary(values), 0, " ns"),
+                     "-" if name == "no probe" else f"{fmt(added[name])} ± {fmt(spread(diffs) / 2)}"])
+        if name != "no probe":
+            lines.append(ratio_line("cost_ns", SLUG[name], added[name], digits=0))
+    return ["mechanism", "ns per getppid() call", "added by tracing (ns)"], rows, lines, added
+
+
+def plot(path, startup, throughput, added):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [p for p in ("startup", "throughput", "cost") if {"startup": startup, "throughput": throughput,
+                                                                  "cost": added}[p]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    axes = list(axes[0])
+    if startup:
+        ax = axes.pop(0)
+        names = list(startup)
+        for i, (kind, color) in enumerate((("runner", "tab:blue"), ("plain", "tab:gray"))):
+            meds = [median(startup[n][kind]) or 0 for n in names]
+            lo = [m - min(v for v in startup[n][kind] if v is not None) for m, n in zip(meds, names)]
+            hi = [max(v for v in startup[n][kind] if v is not None) - m for m, n in zip(meds, names)]
+            ax.bar([x + i * 0.38 for x in range(len(names))], meds, 0.38, yerr=[lo, hi], capsize=3,
+                   label="python -m runner" if kind == "runner" else "plain script", color=color)
+        ax.set_xticks([x + 0.19 for x in range(len(names))], names)
+        ax.set_ylabel("seconds to the first event")
+        ax.set_title("Start-up (median, min-max)")
+        ax.legend()
+    if throughput:
+        ax = axes.pop(0)
+        keys = list(throughput)
+        labels = [f"{way}\n{size}" for size, way in keys]
+        delivered = [median([r["delivered_per_s"] for r in throughput[k]]) / 1e3 for k in keys]
+        lost = [median([r["lost_per_s"] for r in throughput[k]]) / 1e3 for k in keys]
+        ax.bar(range(len(keys)), delivered, color="tab:green", label="delivered")
+        ax.bar(range(len(keys)), lost, bottom=delivered, color="tab:red", alpha=0.6, label="lost")
+        ax.set_xticks(range(len(keys)), labels, fontsize=8)
+        ax.set_ylabel("thousand events per second")
+        ax.set_title("Flood of getppid(): delivered and lost")
+        ax.legend()
+    if added:
+        ax = axes.pop(0)
+        names = [n for n in added if n != "no probe"]
+        ax.barh(names[::-1], [added[n] for n in names][::-1], color="tab:purple")
+        ax.set_xlabel("ns added per traced call (median)")
+        ax.set_title("What tracing costs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(info, sections, lines, total):
+    out = ["# Benchmark results", "",
+           f"Machine: Linux {info['kernel']}, {info['cpu']}, {info['cores']} cores, Python {info['python']}; "
+           f"{info['date']}, load average at the start {info['load']} (the machine was shared: read medians and "
+           "spreads, not single runs).", "", f"Produced by `sudo .venv/bin/python -m bench` in {total:.0f} s.", ""]
+    for title, text, headers, rows in sections:
+        out += [f"## {title}", "", text, "", markdown_table(headers, rows), ""]
+    out += ["## Ratio lines", "", "```", *lines, "```", "", "![benchmark plot](results.png)", ""]
+    return "\n".join(out)
+
+
+def terminal(title, headers, rows):
+    return f"\n{title}\n{text_table(headers, rows)}"
