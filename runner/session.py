@@ -147,7 +147,30 @@ def load(glue, lesson, **kwargs):
 # -- event sources ---------------------------------------------------------------------------
 
 
-class TracePipe:
+class Source:
+    """How records reach the runner. poll() returns new records; final() those left at the end."""
+
+    lost = 0  # events the kernel dropped, as the channel reports them (None: the channel cannot tell)
+    rows = 0  # records shown so far
+
+    def header(self, out, columns):
+        out.header(columns)
+
+    def poll(self, timeout):
+        raise NotImplementedError
+
+    def final(self):
+        return []
+
+    def weight(self, record):
+        """How many kernel events one record stands for."""
+        return 1
+
+    def describe(self):
+        return {}
+
+
+class TracePipe(Source):
     """Lines that bpf_trace_printk() wrote to the kernel's shared trace_pipe."""
 
     lost = None  # trace_pipe does not tell its readers how many lines were overwritten
@@ -170,7 +193,7 @@ class TracePipe:
         return [self.glue.record(f) for f in self._read_all()] if ready else []
 
 
-class PerfBuffer:
+class PerfBuffer(Source):
     """Structs sent with <table>.perf_submit() through a BPF_PERF_OUTPUT channel."""
 
     def __init__(self, b, glue, opts, table):
@@ -194,7 +217,7 @@ class PerfBuffer:
         return out
 
 
-class Table:
+class Table(Source):
     """Rows read from the lesson's maps every `interval` seconds (glue.snapshot(b)), and once more at the end.
 
     Each read is one interval: a header (text mode), then its rows, each tagged with the interval's number.
@@ -202,7 +225,6 @@ class Table:
     """
 
     lost = None  # a map drops nothing in transit; an update it refuses when full is not reported
-    rows = 0
 
     def __init__(self, b, glue, opts, out=None, columns=()):
         self.b, self.glue, self.interval = b, glue, opts.interval
@@ -224,6 +246,15 @@ class Table:
         if self.out is not None:
             self.out.interval(self.intervals, self.columns, empty=not rows)
         return rows
+
+    def header(self, out, columns):
+        pass  # each interval prints its own
+
+    def weight(self, record):
+        return record.get("count", 1)  # a row aggregates "count" events in the kernel
+
+    def describe(self):
+        return {"rows": self.rows, "intervals": self.intervals}
 
 
 def make_source(lesson, b, glue, opts, out=None):
@@ -296,8 +327,7 @@ def run(lesson, opts, out):
             source = make_source(lesson, b, glue, opts, out)
             targets = ", ".join(f"{m} {t}" for m, t in probes)
             out.ready(f"Tracing {targets}... Hit Ctrl-C to end.\n")
-            if not isinstance(source, Table):
-                out.header(lesson.columns)  # a table prints its header at each interval
+            source.header(out, lesson.columns)
             if not opts.no_workload and lesson.workload:
                 params = {k: v for k, v in lesson.workload.items() if k != "kind"}
                 proc = workload.start(lesson.workload["kind"], **params)
@@ -305,7 +335,7 @@ def run(lesson, opts, out):
             code = _loop(source, proc, opts, out, lesson, summary, started)
         except KeyboardInterrupt:
             # Ctrl-C is how a learner ends a trace: a map's last counts, the summary, exit 0
-            if isinstance(source, Table):
+            if source is not None:
                 _final(source, opts, out, lesson, summary, proc.pid if proc is not None else None)
         except Terminated as term:
             code = 128 + term.signum
@@ -316,10 +346,9 @@ def run(lesson, opts, out):
                 if b is not None:
                     b.cleanup()
     summary["duration"] = round(time.monotonic() - started, 3)
-    if b is not None:
+    if source is not None:
         summary["lost"] = source.lost
-        if isinstance(source, Table):
-            summary["rows"], summary["intervals"] = source.rows, source.intervals
+        summary.update(source.describe())
         out.summary(summary)
     return code
 
@@ -344,24 +373,19 @@ def _loop(source, proc, opts, out, lesson, summary, started):
                                                             "what": "operations (it failed)"}
             if not opts.duration:
                 settle = time.monotonic() + 0.5
-    if isinstance(source, Table):
-        _final(source, opts, out, lesson, summary, workload_pid)
+    _final(source, opts, out, lesson, summary, workload_pid)
     return 0
 
 
 def _count(record, source, out, lesson, summary, workload_pid, opts):
-    """Show one record and count it; True once --events N is reached.
-
-    A table's row counts as its "count" events (what the kernel aggregated), and as one row.
-    """
-    weight = record.get("count", 1) if isinstance(source, Table) else 1
-    if isinstance(source, Table):
-        source.rows += 1
+    """Show one record and count it; True once --events N records were shown."""
+    weight = source.weight(record)
+    source.rows += 1
     summary["events"] += weight
     if record.get("pid") == workload_pid:
         summary["workload_events"] += weight
     out.event(record, lesson.columns)
-    return bool(opts.events and (source.rows if isinstance(source, Table) else summary["events"]) >= opts.events)
+    return bool(opts.events and source.rows >= opts.events)
 
 
 def _final(source, opts, out, lesson, summary, workload_pid):
