@@ -218,6 +218,8 @@ def examine():
     else:
         findings.append(Finding("probes", "missing", "not tried: fix the findings above first", required=True))
     findings.append(check_btf())
+    from .vm import doctor_findings  # kernels for --kernel (cached ones; no VM boots here)
+    findings += doctor_findings()
     return findings
 
 
