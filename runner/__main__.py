@@ -162,16 +162,10 @@ def cmd_show(args):
 
 def cmd_run(args):
     from . import session, targets
-    lesson = targets.bind(lessons.find(args.lesson), targets.params(args))
+    lesson = lessons.find(args.lesson)
     if args.pid is not None:
         args.no_workload = True  # the learner's process, not the workload's
-    try:
-        return session.run(lesson, args, render.Output(json_mode=args.json, quiet=args.quiet))
-    except errors.LessonFailed as err:
-        usage = targets.explain(err)  # no such pid, binary or function: the learner's to fix
-        if usage is None:
-            raise
-        raise usage from err
+    return session.run(lesson, args, render.Output(json_mode=args.json, quiet=args.quiet), targets.params(args))
 
 
 def cmd_format(args):

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Write one classroom notebook per lesson, from lessons/lessons.toml and each lesson's README.md.
+
+    python notebooks/build.py            # (re)write notebooks/lesson<N>_<name>.ipynb for every lesson
+    python notebooks/build.py --check    # exit 1 if a notebook is missing or differs from what this writes
+    python notebooks/build.py lesson3    # only that lesson
+
+A notebook is the lesson's README, section by section, with short code cells
+between them that call runner/notebook.py: show the .c file, load and attach
+with the lesson's own glue, Start/Stop with live tables, a summary, detach.
+It never holds a copy of the BPF program or of the glue, so a new lesson
+(one folder plus one lessons.toml entry) gets its notebook from this script
+and nothing else; edit the README, not the notebook, and build again.
+Stdlib only, no outputs saved: the file is the same on every machine.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from runner import lessons as lesson_list  # noqa: E402
+from runner.notebook import KERNEL_NAME  # noqa: E402
+
+DEFAULT_DURATION = 4  # seconds a run traces by default (the slider's start); every workload fits in it
+
+
+def sections(readme):
+    """[(heading or None, text)] split at '## ' headings; the first item is the title and opening."""
+    parts = ("\n" + readme.strip() + "\n").split("\n## ")
+    out = [(None, parts[0].strip())]
+    for part in parts[1:]:
+        heading = part.split("\n", 1)[0].strip()
+        out.append((heading, ("## " + part).strip()))
+    return out
+
+
+def cells_for(lesson):
+    """The notebook's cells, in the README's order, with the runner's code cells where they belong."""
+    glue, program = lesson.glue_path.name, lesson.program_path.name
+    cells = []
+
+    def md(text):
+        cells.append(("markdown", text, []))
+
+    def code(text, tags=()):
+        cells.append(("code", text, list(tags)))
+
+    parts = sections(lesson.readme_path.read_text())
+    opening = parts[0][1]
+    md(opening + "\n\n> This notebook runs the lesson's own files, `lessons/" + lesson.folder.name + "/" + program
+       + "` and `" + glue + "`, with the runner's workload. Run the cells in order (Shift-Enter). The kernel runs as "
+       "root: the Detach cell, closing the notebook or shutting its kernel down detaches everything.")
+    placed = {"setup": False, "program": False, "load": False, "run": False, "detach": False}
+
+    def setup():
+        code(f"# How long Start traces, in seconds (the slider's default). Unattended runs (tests) trace this long.\n"
+             f"duration = {DEFAULT_DURATION}", tags=["parameters"])
+        code("from runner import notebook\n\n"
+             f"lesson = notebook.Controller({lesson.id!r}, duration=duration)")
+        placed["setup"] = True
+
+    def show_program():
+        code("lesson.show_program()  # the whole file, as the glue loads it")
+        placed["program"] = True
+
+    def load():
+        md(f"### Load and attach\n\nThe next cell calls `load()` from `{glue}`: BCC compiles `{program}`, the "
+           "verifier checks it, and the program is attached. It says which probe it used, and why if it had to "
+           "fall back.")
+        code("lesson.load()")
+        placed["load"] = True
+
+    def run():
+        what = f"the lesson's workload (`{lesson.workload['kind']}`)" if lesson.workload else "nothing extra"
+        view = ("a table of the last map read, the counts summed over the reads, and a bar chart"
+                if lesson.events == "table" else "a table of recent events, events per process, and a bar chart")
+        md("### Run it in this notebook\n\n"
+           f"**Start** runs {what} and traces for the slider's duration; the view below updates while events arrive: "
+           f"{view}. **Stop** ends a run early; the probes stay attached until the Detach cell. Start again as often "
+           "as you like.")
+        code("lesson.controls()")
+        md("The summary of the last run (run this cell again after pressing Start):")
+        code("lesson.summary()")
+        placed["run"] = True
+
+    def detach():
+        md("## Detach\n\nThis cell detaches the probes and frees the program: nothing of the lesson stays in the "
+           "kernel. Shutting the kernel down (or closing the notebook and its kernel) does the same.")
+        code("lesson.detach()")
+        placed["detach"] = True
+
+    for heading, text in parts[1:]:
+        lowered = heading.lower()
+        if lowered.startswith("try it") and not placed["detach"]:
+            for step in (setup, show_program, load, run, detach):
+                if not placed[step.__name__.replace("show_", "")]:
+                    step()
+        md(text)
+        if not placed["setup"]:
+            setup()  # after the opening section ("What you will learn")
+        elif not placed["program"] and (program in heading or "kernel side" in lowered):
+            show_program()
+        elif not placed["load"] and (glue in heading or "python side" in lowered):
+            load()
+        elif not placed["run"] and lowered.startswith("run it"):
+            for step in (show_program, load, run):
+                if not placed[step.__name__.replace("show_", "")]:
+                    step()
+    for step in (setup, show_program, load, run, detach):
+        if not placed[step.__name__.replace("show_", "")]:
+            step()
+    return cells
+
+
+def notebook(lesson):
+    cells = []
+    for i, (kind, text, tags) in enumerate(cells_for(lesson)):
+        cell = {"cell_type": kind, "id": f"{lesson.id}-{i:02d}", "metadata": {"tags": tags} if tags else {},
+                "source": text.splitlines(keepends=True)}
+        if kind == "code":
+            cell.update(execution_count=None, outputs=[])
+        cells.append(cell)
+    return {"cells": cells,
+            "metadata": {"kernelspec": {"name": KERNEL_NAME, "display_name": "bcc-lessons (root, .venv)",
+                                        "language": "python"},
+                         "language_info": {"name": "python"},
+                         "bcc_lessons": {"lesson": lesson.id, "generated_by": "notebooks/build.py",
+                                         "source": f"lessons/{lesson.folder.name}/README.md"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def path_for(lesson):
+    return HERE / f"{lesson.folder.name}.ipynb"
+
+
+def text_for(lesson):
+    return json.dumps(notebook(lesson), indent=1, ensure_ascii=False) + "\n"
+
+
+def buildable(all_lessons):
+    """Lessons whose folder has its README, program and glue (one being written may not yet)."""
+    return [lesson for lesson in all_lessons
+            if lesson.readme_path.exists() and lesson.program_path.exists() and lesson.glue_path.exists()]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("lesson", nargs="*", help="lesson1, 3, bpf_hash... (default: every lesson)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a notebook is out of date")
+    args = parser.parse_args(argv)
+    every = lesson_list.load_all()
+    chosen = [lesson_list.find(name, every) for name in args.lesson] if args.lesson else buildable(every)
+    stale = []
+    for lesson in chosen:
+        path, text = path_for(lesson), text_for(lesson)
+        current = path.read_text() if path.exists() else None
+        if current == text:
+            continue
+        if args.check:
+            stale.append(path.name + (" is missing" if current is None else " differs from its README"))
+        else:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(HERE.parent)}")
+    if stale:
+        print("out of date: " + "; ".join(stale) + ".\nfix: python notebooks/build.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

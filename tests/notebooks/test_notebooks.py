@@ -1,0 +1,163 @@
+"""Every lesson notebook, executed headless as a teacher's Jupyter would run it, against the live kernel.
+
+Unattended (BCC_LESSONS_UNATTENDED=1): the controls cell starts one run with the
+lesson's workload and waits for its end, so the saved outputs hold real events.
+Each notebook is found on disk, so a lesson added later is covered once
+notebooks/build.py has written its notebook (test_notebooks_are_built checks that).
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.notebook import KERNEL_NAME, SUMMARY_MIME, UNATTENDED_ENV, ensure_kernelspec
+from tests.support import ROOT, kernel_state, probe_events
+
+NOTEBOOKS = ROOT / "notebooks"
+FOUND = sorted(NOTEBOOKS.glob("lesson*.ipynb"))
+DETACH = "lesson.detach()"
+LOAD = "lesson.load()"
+
+
+def held_programs(pid):
+    """{prog_id} of the BPF programs process `pid` holds open (read from /proc/PID/fdinfo)."""
+    ids = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd) != "anon_inode:bpf-prog":
+                continue
+            info = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
+        except OSError:
+            continue
+        ids |= {int(line.split()[1]) for line in info.splitlines() if line.startswith("prog_id:")}
+    return ids
+
+
+def wait_gone(ids, events_before, wait=5.0):
+    """None of `ids` is loaded any more and no new kprobe/uprobe event is defined (RCU frees a little later)."""
+    from tests.support import bpf_programs
+    deadline = time.monotonic() + wait
+    while True:
+        left = ids & set(bpf_programs())
+        events = probe_events() - events_before
+        if not left and not events:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"left in the kernel after the notebook's kernel shut down: programs {left}, "
+                                 f"probe events {sorted(events)}")
+        time.sleep(0.2)
+
+
+def run_notebook(path, skip=(), duration=None):
+    """Execute the notebook cell by cell in a fresh bcc-lessons kernel, skipping cells whose source is in `skip`.
+
+    Returns (notebook, prog ids the kernel held right after the load cell). The kernel is shut down on return.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(path, as_version=4)
+    if duration is not None:  # like papermill: the cell tagged "parameters" gets the test's value
+        (params,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        params.source = f"duration = {duration}"
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=120, allow_errors=False,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    held = set()
+
+    async def execute():
+        async with client.async_setup_kernel():
+            pid = client.km.provisioner.process.pid
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type == "code" and cell.source.strip() in skip:
+                    continue
+                await client.async_execute_cell(cell, index)
+                if cell.source.strip() == LOAD:
+                    held.update(held_programs(pid))
+            client.set_widgets_metadata()
+
+    asyncio.run(execute())
+    return nb, held
+
+
+def outputs(nb):
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            yield out
+
+
+def summary_of(nb):
+    found = [out["data"][SUMMARY_MIME] for out in outputs(nb) if SUMMARY_MIME in out.get("data", {})]
+    assert len(found) == 1, "the summary cell saved no summary"
+    return found[0]
+
+
+def text_of(nb):
+    parts = []
+    for out in outputs(nb):
+        parts.append(out.get("text", "") if out["output_type"] == "stream" else out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def widget_html(nb):
+    """Every HTML widget's value, from the widget state nbclient saved in the notebook."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    return "\n".join(m["state"].get("value", "") for m in state.values() if m.get("model_name") == "HTMLModel")
+
+
+@pytest.fixture(autouse=True)
+def unattended(monkeypatch):
+    ensure_kernelspec()  # the bcc-lessons kernel: this .venv's Python, with the repository on sys.path
+    monkeypatch.setenv(UNATTENDED_ENV, "1")
+
+
+@pytest.mark.bpf
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", FOUND, ids=[p.stem for p in FOUND])
+def test_notebook_traces_its_workload_unattended_and_detaches(path):
+    _, events_before = kernel_state()
+    started = time.monotonic()
+    nb, held = run_notebook(path)
+    elapsed = time.monotonic() - started
+    summary = summary_of(nb)
+    work = summary["workload"]
+    assert held, "the load cell attached nothing"
+    assert work is not None, f"the workload did not finish within the run: {summary}"
+    pid = work["pid"]
+    # the workload's pid is in the counts, in the printed summary and in the live widget's tables
+    mine = [row for row in summary["counts"] if row.get("pid") == pid]
+    assert mine and summary["workload_events"] > 0, summary["counts"]
+    assert f"The workload (pid {pid}, bcc-workload) made {work['ops']}" in text_of(nb)
+    assert f">{pid}</td>" in widget_html(nb), "the widget's tables never showed the workload's pid"
+    if summary["lesson"] == "lesson1":  # one trace_pipe line per fork, each seen once
+        assert summary["workload_events"] == work["ops"] == sum(r["count"] for r in mine) == 5
+    assert "Detached: nothing of this lesson is left in the kernel." in text_of(nb)
+    wait_gone(held, events_before)
+    print(f"{path.name}: {elapsed:.1f} s, workload pid {pid}, {summary['workload_events']} of its events counted, "
+          f"{summary['events']} events in all")
+
+
+@pytest.mark.bpf
+@pytest.mark.notebook
+def test_a_kernel_shut_down_without_the_detach_cell_leaves_nothing_attached():
+    path = FOUND[0]
+    _, events_before = kernel_state()
+    nb, held = run_notebook(path, skip={DETACH}, duration=2)
+    assert held and summary_of(nb)["workload"] is not None
+    assert "Still attached" in text_of(nb)  # the run ended, the probes were still in the kernel
+    wait_gone(held, events_before)
+
+
+@pytest.mark.notebook
+def test_notebooks_are_built_from_the_lessons_and_hold_no_bpf_code():
+    proc = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for path in FOUND:
+        nb = json.loads(path.read_text())
+        code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+        assert "BPF(" not in code and "attach_" not in code and "#include" not in code
+        assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), "saved outputs"
