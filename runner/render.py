@@ -17,6 +17,7 @@ COLUMNS = {
     "cpu": ("CPU", 4, "%d"),
     "count": ("COUNT", 8, "%d"),
     "slept_ms": ("SLEPT(ms)", 10, "%.3f"),
+    "function": ("FUNCTION", 16, "%s"),
     "message": ("MESSAGE", 0, "%s"),
 }
 

@@ -13,7 +13,7 @@ import signal
 import tempfile
 import time
 
-from . import doctor, workload
+from . import doctor, targets, workload
 from .errors import LessonFailed
 from .lessons import ROOT
 
@@ -103,6 +103,9 @@ def verifier_reason(log):
 
 def explain_load_failure(err, output, lesson):
     """Turn BCC's exception and captured output into one sentence and a fix."""
+    usage = targets.explain(err)  # no such pid, binary or function: the learner's to fix
+    if usage is not None:
+        return usage
     message = str(err)
     program = shown_path(lesson.program_path)
     if "Failed to compile BPF module" in message:
@@ -300,10 +303,15 @@ def no_interruptions():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
-def run(lesson, opts, out):
-    """Run one lesson; returns the exit code (0, or 128+signal after SIGTERM)."""
+def run(lesson, opts, out, load_args=None):
+    """Run one lesson; returns the exit code (0, or 128+signal after SIGTERM).
+
+    load_args: keyword arguments for the glue's load(), e.g. pid= from --pid.
+    """
+    load_args = load_args or {}
     doctor.require_basics()
     glue = lesson.import_glue()
+    targets.check_accepted(glue, load_args, lesson)
     out.say(f"Lesson {lesson.number}: {lesson.title}\n")
     out.say(lesson.intro() + "\n")
     if not opts.no_code:
@@ -317,7 +325,7 @@ def run(lesson, opts, out):
     with signals_as_exceptions():
         try:
             out.say("Compiling and loading...")
-            b, probes, warnings = load(glue, lesson)
+            b, probes, warnings = load(glue, lesson, **load_args)
             if warnings:
                 out.note(warnings)
             summary["probes"] = [{"mechanism": m, "target": t} for m, t in probes]
@@ -325,8 +333,8 @@ def run(lesson, opts, out):
                 summary["fallbacks"].append(lesson.fallback)
                 out.note(lesson.fallback)
             source = make_source(lesson, b, glue, opts, out)
-            targets = ", ".join(f"{m} {t}" for m, t in probes)
-            out.ready(f"Tracing {targets}... Hit Ctrl-C to end.\n")
+            attached = ", ".join(f"{m} {t}" for m, t in probes)
+            out.ready(f"Tracing {attached}... Hit Ctrl-C to end.\n")
             source.header(out, lesson.columns)
             if not opts.no_workload and lesson.workload:
                 params = {k: v for k, v in lesson.workload.items() if k != "kind"}

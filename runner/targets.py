@@ -8,10 +8,9 @@ LookupError with one sentence before it attaches anything, and the runner
 reports that sentence as a usage error (exit 2) instead of a failed lesson.
 """
 
-import functools
 import inspect
 
-from .errors import LessonFailed, UsageError
+from .errors import UsageError
 
 OPTIONS = {"pid": "--pid", "binary": "--probe", "function": "--probe"}
 
@@ -35,30 +34,18 @@ def params(args):
     return out
 
 
-def bind(lesson, values):
-    """Make the lesson's load() receive `values`; a UsageError at import if it does not take them."""
-    if not values:
-        return lesson
-    original = lesson.import_glue
-
-    def import_glue():
-        glue = original()
-        accepted = inspect.signature(glue.load).parameters
-        refused = sorted({OPTIONS[k] for k in values if k not in accepted})
-        if refused:
-            raise UsageError(f"{lesson.id} does not take {' or '.join(refused)}.",
-                             fix="Leave the option out, or run a lesson that traces a process or a program "
-                                 "(python -m runner list).")
-        glue.load = functools.partial(glue.load, **values)
-        return glue
-
-    lesson.import_glue = import_glue
-    return lesson
+def check_accepted(glue, values, lesson):
+    """A UsageError before anything runs if the lesson's load() does not take --pid or --probe."""
+    accepted = inspect.signature(glue.load).parameters
+    refused = sorted({OPTIONS[k] for k in values if k not in accepted})
+    if refused:
+        raise UsageError(f"{lesson.id} does not take {' or '.join(refused)}.",
+                         fix="Leave the option out, or run a lesson that traces a process or a program "
+                             "(python -m runner list).")
 
 
-def explain(err):
-    """A UsageError for a failed load caused by a missing target, or None if the failure was something else."""
-    cause = err.__cause__ if isinstance(err, LessonFailed) else None
+def explain(cause):
+    """A UsageError for a load that failed because a target is missing, or None if it failed otherwise."""
     if isinstance(cause, ProcessLookupError):
         return UsageError(str(cause), fix="Give the pid of a running process (ps -e lists them; pgrep NAME finds one).")
     if isinstance(cause, FileNotFoundError):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner import targets, workload
-from runner.errors import LessonFailed, UsageError
+from runner.errors import UsageError
 from tests.support import ROOT
 
 GLUE = ROOT / "lessons" / "lesson6_uprobes" / "uprobes.py"
@@ -98,22 +98,12 @@ def test_params_pass_only_what_was_given():
     assert targets.params(argparse.Namespace(pid=42, probe="/bin/x:f")) == {"pid": 42, "binary": "/bin/x", "function": "f"}
 
 
-class FakeLesson:
-    id = "lessonX"
-
-    def __init__(self, load):
-        self.glue = types.SimpleNamespace(load=load)
-
-    def import_glue(self):
-        return self.glue
-
-
-def test_bind_passes_params_to_load_and_refuses_lessons_without_them():
-    lesson = targets.bind(FakeLesson(lambda pid=None: ("b", pid)), {"pid": 7})
-    assert lesson.import_glue().load() == ("b", 7)
-    lesson = targets.bind(FakeLesson(lambda: ("b", [])), {"pid": 7, "binary": "/x", "function": "f"})
+def test_check_accepted_refuses_lessons_whose_load_takes_no_target():
+    lesson = types.SimpleNamespace(id="lessonX")
+    targets.check_accepted(types.SimpleNamespace(load=lambda pid=None: None), {"pid": 7}, lesson)  # accepted
     with pytest.raises(UsageError, match="lessonX does not take --pid or --probe"):
-        lesson.import_glue()
+        targets.check_accepted(types.SimpleNamespace(load=lambda: None), {"pid": 7, "binary": "/x", "function": "f"},
+                               lesson)
 
 
 @pytest.mark.parametrize("cause, usage", [
@@ -124,9 +114,7 @@ def test_bind_passes_params_to_load_and_refuses_lessons_without_them():
     (Exception("Failed to attach BPF program"), False),
 ])
 def test_explain_turns_only_missing_targets_into_usage_errors(cause, usage):
-    failed = LessonFailed("Loading the lesson failed.")
-    failed.__cause__ = cause
-    explained = targets.explain(failed)
+    explained = targets.explain(cause)
     if usage:
         assert isinstance(explained, UsageError) and str(explained) == str(cause) and explained.code == 2
     else:
