@@ -77,6 +77,8 @@ def main(argv=None):
         ls += [f"import_ms runner_total {imports['total_us'] / 1000:.0f}",
                f"import_ms bcc {imports['top'].get('bcc', 0) / 1000:.0f}",
                f"heavy_imports {','.join(imports['heavy']) or 'none'}"]
+        if su.FAILURES:
+            import_text += "\nRuns without an event: " + "; ".join(f"{l} {w}: {why}" for l, w, why in su.FAILURES)
         sections.append(("Start-up", STARTUP_TEXT + "\n\n" + import_text, headers, rows))
         tables.append(report.terminal("Start-up to the first event", headers, rows) + "\n" + import_text)
         lines += ls
