@@ -286,7 +286,7 @@ mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
 uname -r > "$out/kernel"
 cd {cwd}
-export PYTHONDONTWRITEBYTECODE=1 {env}
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 {env}
 {command} > "$out/stdout" 2> "$out/stderr" < /dev/null
 echo $? > "$out/status.tmp" && mv "$out/status.tmp" "$out/status"
 """
@@ -432,6 +432,14 @@ def kill_session(sid, grace=3.0):
             time.sleep(0.1)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP while a VM runs: stop it like Ctrl-C; the runner exits 128+signal."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def run(kernel, command, **kwargs):
     """Boot `kernel`, run `command` inside, relay its output; returns (exit status, Run)."""
     require_tools()
@@ -439,7 +447,7 @@ def run(kernel, command, **kwargs):
     previous = {}
 
     def terminate(signum, frame):
-        raise KeyboardInterrupt
+        raise Terminated(signum)
 
     for s in (signal.SIGTERM, signal.SIGHUP):
         previous[s] = signal.signal(s, terminate)
@@ -505,7 +513,10 @@ def run_lesson(kernel_name, argv):
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     state.mkdir(parents=True, exist_ok=True)
     env["XDG_STATE_HOME"] = str(state)
-    status, _ = run(kernel, [sys.executable, "-m", "runner", *strip_kernel_option(argv)], env=env, rwdirs=[state])
+    try:
+        status, _ = run(kernel, [sys.executable, "-m", "runner", *strip_kernel_option(argv)], env=env, rwdirs=[state])
+    except Terminated as term:
+        return 128 + term.signum
     return status
 
 
@@ -660,6 +671,8 @@ def main(argv=None):
             raise
         render.error(err)
         return err.code
+    except Terminated as term:
+        return 128 + term.signum
     except KeyboardInterrupt:
         return 130
     return 2
