@@ -22,6 +22,7 @@ examples:
     sudo python -m runner check lesson1  # check your exercise against the kernel (watch: on every save)
     python -m runner hint lesson1        # stuck? (solution lesson1 shows the solution, after asking)
     python -m runner progress            # lessons and exercises done (next: what to do now; reset: forget)
+    sudo python -m runner notebook       # the lessons as classroom notebooks in JupyterLab (127.0.0.1, token)
 
 exit codes:
     0  ok (also when you end a trace with Ctrl-C)
@@ -33,6 +34,7 @@ exit codes:
 
 COMMANDS = ("list", "doctor", "show", "run", "format")
 COMMANDS += exercises.COMMANDS  # check, watch, hint, solution, progress, next, reset
+COMMANDS += ("notebook",)
 
 
 def positive(kind):
@@ -96,7 +98,21 @@ def build_parser():
     shape.add_argument("--c", action="store_true", help="a C struct for attach_tracepoint(), fixed-width types only")
     shape.add_argument("--ctypes", action="store_true", help="a ctypes.Structure with the same layout")
     exercises.add_parsers(sub)
+    p = sub.add_parser("notebook", help="JupyterLab on the lesson notebooks, on 127.0.0.1 with a token",
+                       epilog=NOTEBOOK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=positive(int), metavar="N", help="port to listen on (default: a free one)")
+    p.add_argument("--ip", default="127.0.0.1", metavar="ADDR",
+                   help="loopback only (127.0.0.1, ::1, localhost): other addresses are refused, see the README")
+    p.add_argument("--browser", action="store_true", help="also open a browser on this machine")
     return parser
+
+
+NOTEBOOK_EXAMPLES = """\
+examples:
+    sudo .venv/bin/python -m runner notebook             # prints http://127.0.0.1:PORT/lab?token=...
+    sudo .venv/bin/python -m runner notebook --port 8888 # a fixed port, e.g. for an SSH tunnel:
+    ssh -L 8888:127.0.0.1:8888 you@lab-machine          #   (on your laptop) then open the printed URL
+"""
 
 
 FORMAT_EXAMPLES = """\
@@ -192,10 +208,16 @@ def cmd_format(args):
     return 0
 
 
+def cmd_notebook(args):
+    from . import notebook
+    return notebook.serve(address=args.ip, port=args.port, open_browser=args.browser)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(normalize(argv))
-    command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format}.get(args.command) or exercises.HANDLERS[args.command]
+    command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format,
+               "notebook": cmd_notebook}.get(args.command) or exercises.HANDLERS[args.command]
     try:
         code = command(args)
         if args.command == "run" and code == 0:
