@@ -23,6 +23,7 @@ examples:
     python -m runner hint lesson1        # stuck? (solution lesson1 shows the solution, after asking)
     python -m runner progress            # lessons and exercises done (next: what to do now; reset: forget)
     sudo python -m runner notebook       # the lessons as classroom notebooks in JupyterLab (127.0.0.1, token)
+    sudo python -m runner lesson4 --kernel 6.12      # the same lesson inside a VM on Debian's 6.12 kernel (kprobes)
 
 exit codes:
     0  ok (also when you end a trace with Ctrl-C)
@@ -88,6 +89,8 @@ def build_parser():
                    help="trace only this process (lessons that take a pid, e.g. lesson6); implies --no-workload")
     p.add_argument("--probe", metavar="BINARY:FUNCTION",
                    help="the program function to probe (lessons that take one, e.g. lesson6)")
+    p.add_argument("--kernel", metavar="K", help="run the lesson inside a VM on Debian's kernel K (6.1 or 6.12, both "
+                   "with kprobes), downloaded on first use; --kernel list shows them")
     p = sub.add_parser("format", help="read a tracepoint's format file: fields, or a C struct / ctypes for BCC",
                        epilog=FORMAT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("tracepoint", nargs="?", help="category:event, e.g. tcp:tcp_send_reset")
@@ -178,6 +181,11 @@ def cmd_show(args):
 
 def cmd_run(args):
     from . import session, targets
+    if args.kernel:
+        from . import vm
+        if args.kernel != "list":
+            lessons.find(args.lesson)  # an unknown lesson is a usage error before any VM boots
+        return vm.run_lesson(args.kernel, args.argv)
     lesson = lessons.find(args.lesson)
     if args.pid is not None:
         args.no_workload = True  # the learner's process, not the workload's
@@ -216,6 +224,7 @@ def cmd_notebook(args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(normalize(argv))
+    args.argv = normalize(argv)  # for --kernel: the same command again, inside the VM
     command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format,
                "notebook": cmd_notebook}.get(args.command) or exercises.HANDLERS[args.command]
     try:
