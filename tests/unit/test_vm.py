@@ -96,7 +96,7 @@ def test_guest_script_reports_boot_kernel_and_exit_status_through_the_shared_fol
     run.out = tmp_path
     script = vm.GUEST_SCRIPT.format(out=tmp_path, cwd=vm.ROOT, env="REQUIRE_BPF=1",
                                     command=vm.shell_quote(run.command))
-    assert "'bpf and not vm'" in script and "PYTHONDONTWRITEBYTECODE=1 REQUIRE_BPF=1" in script
+    assert "'bpf and not vm'" in script and "PYTHONUNBUFFERED=1 REQUIRE_BPF=1" in script
     assert 'mv "$out/status.tmp" "$out/status"' in script  # the host never reads a half-written status
 
 
