@@ -64,7 +64,7 @@ def load(path=None):
     path = Path(path or state_path())
     try:
         text = path.read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return empty(), None
     except OSError as err:
         return empty(), f"Could not read your progress file {path} ({err.strerror}); showing a fresh start."
@@ -147,7 +147,7 @@ def reset():
     path = state_path()
     try:
         path.unlink()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as err:
         raise EnvironmentNotReady(f"Could not delete your progress file {path} ({err.strerror}).",
