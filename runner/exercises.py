@@ -15,7 +15,6 @@ imports bcc: `hint`, `solution`, `progress` and `next` work without root.
 import argparse
 import dataclasses
 import difflib
-import errno
 import importlib.util
 import json
 import sys
@@ -23,7 +22,7 @@ import traceback
 from pathlib import Path
 
 from . import lessons, progress, render
-from .errors import EnvironmentNotReady, LessonFailed, RunnerError, UsageError
+from .errors import LessonFailed, RunnerError, UsageError
 
 HIDDEN = ".solution"
 NOT_LEARNERS = {"README.md", "check.py"}
@@ -190,13 +189,6 @@ def run(exercise, directory=None):
         if err.code != LessonFailed.code:
             raise  # not root, bcc missing, a file missing: not the program's fault (exit 2 or 3)
         return [Result(False, str(err), err.details or "", err.fix or "")], out.summary_
-    except OSError as err:
-        if err.errno == errno.EBUSY and "trace_pipe" in str(err):
-            raise EnvironmentNotReady("Another program is reading the kernel's trace_pipe, which has room for one "
-                                      "reader at a time.", fix="Stop it (another lesson 1, a cat of trace_pipe), "
-                                      "then check again.") from err
-        return [Result(False, f"Your program failed while it ran: {where(err, directory)}.",
-                       fix="Fix the line named, then check again.")], out.summary_
     except Exception as err:
         return [Result(False, f"Your program failed while it ran: {where(err, directory)}.",
                        fix="Fix the line named, then check again.")], out.summary_

@@ -6,6 +6,7 @@ cleanup, which runs on normal exit, Ctrl-C, SIGTERM and errors alike.
 """
 
 import contextlib
+import errno
 import os
 import re
 import select
@@ -14,7 +15,7 @@ import tempfile
 import time
 
 from . import doctor, targets, workload
-from .errors import LessonFailed
+from .errors import EnvironmentNotReady, LessonFailed
 from .lessons import ROOT
 
 # -- compiler and verifier output ---------------------------------------------------------
@@ -180,7 +181,14 @@ class TracePipe(Source):
 
     def __init__(self, b, glue, opts):
         self.b, self.glue = b, glue
-        self.file = b.trace_open(nonblocking=True)
+        try:
+            self.file = b.trace_open(nonblocking=True)
+        except OSError as err:
+            if err.errno != errno.EBUSY:
+                raise
+            raise EnvironmentNotReady("Another program is reading the kernel's trace_pipe, which this kernel lets "
+                                      "only one reader open at a time.", fix="Stop the other reader (another lesson 1, "
+                                      "a hello.py, a cat of trace_pipe), then run again.") from err
         self._read_all()  # lines left from before this run are not this run's events
 
     def _read_all(self):

@@ -110,3 +110,12 @@ def test_no_workload_traces_what_the_learner_does():
     objects = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert objects[-1]["summary"]["workload"] is None
     assert [o["pid"] for o in objects[:-1]].count(forker) == 1, "the test's own fork was not seen exactly once"
+
+
+def test_a_second_trace_pipe_reader_gets_one_sentence_and_exit_3():
+    # this kernel lets one process at a time open trace_pipe
+    with open("/sys/kernel/debug/tracing/trace_pipe", "rb"):
+        proc = runner("lesson1", "--events", "1")
+    assert proc.returncode == 3, proc.stderr
+    assert "Another program is reading the kernel's trace_pipe" in proc.stderr and "fix: Stop the other reader" in proc.stderr
+    assert "Traceback" not in proc.stderr
