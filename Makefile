@@ -3,7 +3,7 @@
 PYTHON := .venv/bin/python
 ARGS ?=
 
-.PHONY: setup test doctor
+.PHONY: setup test doctor bench
 
 setup:
 	@bash scripts/setup.sh
@@ -17,3 +17,8 @@ doctor: setup
 
 test: setup
 	$(PYTHON) -m pytest $(ARGS)
+
+# runner start-up, event throughput and the cost of each tracing mechanism (about 2 min);
+# writes bench/results.md and bench/results.png
+bench: setup
+	$(PYTHON) -m bench $(ARGS)
