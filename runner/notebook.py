@@ -419,6 +419,8 @@ class Controller:
     def _events_html(self):
         with self._lock:
             recent = self.records[-RECENT:]
+            if self.table and recent:  # a map lesson: the rows of the last read only
+                recent = [r for r in self.records if r.get("interval") == recent[-1].get("interval")]
         return _html_table(self.lesson.columns, recent, "bcc-lessons-events-table")
 
     def _counts_html(self):
@@ -431,7 +433,7 @@ class Controller:
         top = max(r.get("count", 0) for r in rows) or 1
         out = ["<div class='bcc-lessons-bars'>"]
         for r in rows:
-            label = html.escape(" ".join(str(r[k]) for k in self.count_columns() if k != "count" and k in r)[:40])
+            label = html.escape(" ".join(str(r[k]) for k in self.count_columns() if k in r and _is_key(k, r[k]))[:40])
             width = max(1, round(200 * r.get("count", 0) / top))
             out.append(f"<div style='display:flex;align-items:center;font-family:monospace;font-size:12px'>"
                        f"<span style='width:22em;overflow:hidden;white-space:nowrap'>{label}</span>"

@@ -1,0 +1,191 @@
+"""A teacher's view, for real: JupyterLab on 127.0.0.1 with a token, Debian's chromium driven headless.
+
+Opens the first map lesson's notebook (lesson 1's if there is none), runs all
+cells from the Run menu, presses the widget's Start button, waits until the
+count table shows the workload's counts, saves a screenshot to
+artifacts/notebook-<lesson>.png, shuts JupyterLab down and checks that its
+kernel, and every program it held, are gone.
+
+Needs chromium from the OS (apt-get install -y chromium): Playwright drives it
+with executable_path; Playwright's own browser download is never used.
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from runner import lessons as lesson_list
+from runner.notebook import ensure_kernelspec, free_port, server_command
+from tests.notebooks.test_notebooks import held_programs, wait_gone
+from tests.support import ROOT, kernel_state
+
+pytestmark = [pytest.mark.browser, pytest.mark.bpf]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium():
+    """Debian's chromium, or a skip (a failure under REQUIRE_BPF=1) saying how to install it."""
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+    reason = None
+    if path is None:
+        reason = "chromium is not installed (apt-get install -y chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            reason = "Playwright's Python client is missing (pip install -r requirements.txt)"
+    if reason:
+        if os.environ.get("REQUIRE_BPF") == "1":
+            pytest.fail(f"REQUIRE_BPF=1 but {reason}")
+        pytest.skip(reason)
+    return path
+
+
+def chosen_lesson():
+    every = lesson_list.load_all()
+    with_notebook = [lesson for lesson in every if (ROOT / "notebooks" / f"{lesson.folder.name}.ipynb").exists()]
+    maps = [lesson for lesson in with_notebook if lesson.events == "table"]
+    return (maps or with_notebook)[0]
+
+
+def children(pid):
+    """Pids of the processes whose parent is `pid`."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return not open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, ProcessLookupError):
+        return False
+
+
+def wait_for_idle_kernel(url, token, timeout=60):
+    """The notebook's kernel has started and is idle (asked through JupyterLab's REST API)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/api/kernels?token={token}", timeout=5) as reply:
+            kernels = json.load(reply)
+        if kernels and all(k["execution_state"] == "idle" for k in kernels):
+            return kernels
+        time.sleep(0.3)
+    raise AssertionError(f"the notebook's kernel did not become idle: {kernels}")
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """JupyterLab on 127.0.0.1:<free port> with a fresh token and a throw-away config; yields (url, token, proc)."""
+    ensure_kernelspec()
+    port, token = free_port(), secrets.token_urlsafe(16)
+    env = {k: v for k, v in os.environ.items() if k != "BCC_LESSONS_UNATTENDED"}
+    env.update(JUPYTER_TOKEN=token, JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    argv = server_command("127.0.0.1", port) + [f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+    log = open(tmp_path / "jupyterlab.log", "w")
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as reply:
+                json.load(reply)
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("JupyterLab did not start:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:])
+            time.sleep(0.3)
+    try:
+        yield url, token, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workload(jupyterlab, tmp_path):
+    executable = chromium()
+    from playwright.sync_api import sync_playwright
+    url, token, server = jupyterlab
+    lesson = chosen_lesson()
+    _, events_before = kernel_state()
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / f"notebook-{lesson.id}.png"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS[1:])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/lab/tree/{lesson.folder.name}.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            wait_for_idle_kernel(url, token)
+            # Run > Run All Cells, as a teacher would
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+            controls = page.locator(".bcc-lessons-controls")
+            controls.wait_for(timeout=90_000)
+            # Run All ends with the Detach cell: Start attaches again, runs the workload, fills the tables
+            page.locator(".jp-Notebook .jp-Cell").last.wait_for()
+            page.wait_for_function("() => [...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')]"
+                                   ".every(p => !p.textContent.includes('*'))", timeout=90_000)
+            controls.get_by_role("button", name="Start").click()
+            summary = controls.locator(".bcc-lessons-summary-text")
+            summary.wait_for(timeout=60_000)
+            text = summary.inner_text()
+            found = re.search(r"The workload \(pid (\d+), bcc-workload\) made (\d+) .*?(\d+) for its pid", text, re.S)
+            assert found, text
+            pid, ops, counted = map(int, found.groups())
+            assert counted > 0
+            counts = controls.locator(".bcc-lessons-counts-table")
+            headers = [h.strip() for h in counts.locator("thead th").all_inner_texts()]
+            rows = [[c.strip() for c in row.locator("td").all_inner_texts()] for row in counts.locator("tbody tr").all()]
+            mine = [dict(zip(headers, row)) for row in rows if str(pid) in row]
+            assert mine, f"the count table has no row for the workload's pid {pid}: {rows}"
+            assert sum(int(r["COUNT"]) for r in mine) == counted, (mine, text)
+            if lesson.events == "table" and lesson.workload.get("kind") == "sleeps":
+                assert counted == ops  # one count per sleep, exactly
+            news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's "get notified about news?"
+            if news.count():
+                news.first.click()
+            controls.scroll_into_view_if_needed()
+            page.screenshot(path=str(screenshot), full_page=False)
+            kernels = [p for p in children(server.pid) if "ipykernel" in open(f"/proc/{p}/cmdline").read()]
+            assert len(kernels) == 1, kernels
+            held = held_programs(kernels[0])
+            assert held, "Start did not attach the lesson again"
+        finally:
+            browser.close()
+    # shut JupyterLab down as its owner would: every kernel shuts down with it
+    request = urllib.request.Request(f"{url}/api/shutdown?token={token}", method="POST", data=b"")
+    urllib.request.urlopen(request, timeout=10).close()
+    server.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while alive(kernels[0]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(kernels[0]), "the notebook's kernel outlived JupyterLab"
+    wait_gone(held, events_before)
+    assert screenshot.stat().st_size > 10_000
+    print(f"{lesson.id}: workload pid {pid}, {counted} counted of {ops} ops; screenshot {screenshot.relative_to(ROOT)}")
