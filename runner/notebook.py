@@ -36,7 +36,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -60,7 +59,7 @@ def unattended():
 
 # -- cleanup that outlives the notebook ---------------------------------------------------------------
 
-_LIVE = weakref.WeakSet()  # controllers with something attached or running
+_LIVE = set()  # controllers with something attached or running (strong refs: detached at exit even if unnamed)
 
 
 def _cleanup_all():

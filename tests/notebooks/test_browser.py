@@ -100,6 +100,9 @@ def jupyterlab(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "BCC_LESSONS_UNATTENDED"}
     env.update(JUPYTER_TOKEN=token, JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)  # no "get notified about Jupyter news?" box over the screenshot
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     argv = server_command("127.0.0.1", port) + [f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
     log = open(tmp_path / "jupyterlab.log", "w")
     proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -167,10 +170,7 @@ def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workl
             assert sum(int(r["COUNT"]) for r in mine) == counted, (mine, text)
             if lesson.events == "table" and lesson.workload.get("kind") == "sleeps":
                 assert counted == ops  # one count per sleep, exactly
-            news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's "get notified about news?"
-            if news.count():
-                news.first.click()
-            controls.scroll_into_view_if_needed()
+            summary.scroll_into_view_if_needed()
             page.screenshot(path=str(screenshot), full_page=False)
             kernels = [p for p in children(server.pid) if "ipykernel" in open(f"/proc/{p}/cmdline").read()]
             assert len(kernels) == 1, kernels
