@@ -3,7 +3,7 @@
 PYTHON := .venv/bin/python
 ARGS ?=
 
-.PHONY: setup test doctor bench
+.PHONY: setup setup-test test doctor bench notebook notebooks
 
 setup:
 	@bash scripts/setup.sh
@@ -15,8 +15,19 @@ lesson%: setup
 doctor: setup
 	@$(PYTHON) -m runner doctor
 
-test: setup
+setup-test:
+	@bash scripts/setup.sh --test
+
+test: setup-test
 	$(PYTHON) -m pytest $(ARGS)
+
+# JupyterLab on 127.0.0.1 with a token, on the lessons' notebooks
+notebook: setup
+	@$(PYTHON) -m runner notebook $(ARGS)
+
+# rebuild notebooks/ from the lessons' READMEs (after editing a README)
+notebooks:
+	$(PYTHON) notebooks/build.py
 
 # runner start-up, event throughput and the cost of each tracing mechanism (about 2 min);
 # writes bench/results.md and bench/results.png

@@ -2,6 +2,7 @@
 # setup.sh: make this machine ready for the lessons; safe to run again (it skips what is done).
 #
 #   sudo make setup        (make lessonN and make test run it first)
+#   scripts/setup.sh --test   also what only the tests need (chromium for the notebook browser test)
 #
 # 1. BCC from the OS packages (never the unrelated PyPI project named "bcc")
 # 2. kernel headers for the running kernel, or the nearest ones the distro has, wired for BCC
@@ -20,6 +21,8 @@ VENV=$REPO/.venv
 HEADERS_CACHE=/var/cache/bcc-lessons/headers
 RELEASE=$(uname -r)
 APT_UPDATED=
+FOR_TESTS=
+[ "${1:-}" = "--test" ] && FOR_TESTS=1
 
 say()  { printf '[setup] %s\n' "$*"; }
 warn() { if [ -t 2 ]; then printf '\033[33m[setup] warning: %s\033[0m\n' "$*" >&2; else printf '[setup] warning: %s\n' "$*" >&2; fi; }
@@ -72,6 +75,10 @@ if have_apt; then
     apt_install python3-bpfcc bpfcc-tools python3-venv
     installed bpftool || { apt_update_once; available bpftool && apt_install bpftool; } \
         || warn "no bpftool package here: the leak checks in the tests need it (Ubuntu: linux-tools-common)."
+    if [ -n "$FOR_TESTS" ] && ! command -v chromium >/dev/null; then
+        # the notebook browser test drives the distro's chromium (test tools' own browser downloads fail offline)
+        apt_install chromium || warn "chromium could not be installed: the notebook browser test will say so."
+    fi
 fi
 
 # 2. Kernel headers ---------------------------------------------------------------------
