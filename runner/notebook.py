@@ -97,7 +97,7 @@ class _Stopped(Exception):
 
 
 class _Collector:
-    """What session._loop() writes to (an Output in the terminal): records into the controller's tables."""
+    """What session.poll_until_done() writes to (an Output in the terminal): records into the controller's tables."""
 
     def __init__(self, controller):
         self.c = controller
@@ -247,10 +247,10 @@ class Controller:
                 summary["workload_pid"] = proc.pid
                 self._status(f"Tracing {self._probes_text()} for {duration:g} s; workload pid {proc.pid} started.")
             try:
-                session._loop(source, proc, opts, collector, lesson, summary, started)
+                session.poll_until_done(source, proc, opts, collector, lesson, summary, started)
             except _Stopped:
                 if isinstance(source, session.Table) and self.b is not None:
-                    session._final(source, opts, collector, lesson, summary, summary["workload_pid"])
+                    session.read_final(source, opts, collector, lesson, summary, summary["workload_pid"])
             summary["lost"] = None if source.lost is None else source.lost - lost_before
             if isinstance(source, session.Table):
                 summary["rows"], summary["intervals"] = source.rows, source.intervals

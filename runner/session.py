@@ -348,11 +348,11 @@ def run(lesson, opts, out, load_args=None):
                 params = {k: v for k, v in lesson.workload.items() if k != "kind"}
                 proc = workload.start(lesson.workload["kind"], **params)
                 summary["workload_pid"] = proc.pid
-            code = _loop(source, proc, opts, out, lesson, summary, started)
+            code = poll_until_done(source, proc, opts, out, lesson, summary, started)
         except KeyboardInterrupt:
             # Ctrl-C is how a learner ends a trace: a map's last counts, the summary, exit 0
             if source is not None:
-                _final(source, opts, out, lesson, summary, proc.pid if proc is not None else None)
+                read_final(source, opts, out, lesson, summary, proc.pid if proc is not None else None)
         except Terminated as term:
             code = 128 + term.signum
         finally:
@@ -369,7 +369,7 @@ def run(lesson, opts, out, load_args=None):
     return code
 
 
-def _loop(source, proc, opts, out, lesson, summary, started):
+def poll_until_done(source, proc, opts, out, lesson, summary, started):
     """Poll until N events, the deadline, or the workload finished (plus a moment for the last events)."""
     deadline = started + opts.duration if opts.duration else None
     settle = None  # when the workload has ended: keep reading for a short while
@@ -389,7 +389,7 @@ def _loop(source, proc, opts, out, lesson, summary, started):
                                                             "what": "operations (it failed)"}
             if not opts.duration:
                 settle = time.monotonic() + 0.5
-    _final(source, opts, out, lesson, summary, workload_pid)
+    read_final(source, opts, out, lesson, summary, workload_pid)
     return 0
 
 
@@ -404,7 +404,7 @@ def _count(record, source, out, lesson, summary, workload_pid, opts):
     return bool(opts.events and source.rows >= opts.events)
 
 
-def _final(source, opts, out, lesson, summary, workload_pid):
+def read_final(source, opts, out, lesson, summary, workload_pid):
     """A map's counts since the last interval: the final table."""
     for record in source.final():
         if _count(record, source, out, lesson, summary, workload_pid, opts):
