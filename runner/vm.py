@@ -285,6 +285,7 @@ cut -d' ' -f1 /proc/uptime > "$out/booted"
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
 uname -r > "$out/kernel"
+ip link set lo up 2>/dev/null  # as on any booted machine: lessons send over loopback
 cd {cwd}
 export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 {env}
 {command} > "$out/stdout" 2> "$out/stderr" < /dev/null

@@ -36,8 +36,8 @@ def test_table_rows_are_tagged_with_their_interval_and_counted_by_their_count():
                     [{"comm": "a", "pid": 7, "count": 4, "slept_ms": 2.0}])
     source, out, opts, lesson = table(glue, json_mode=True)
     s = summary()
-    session._final(source, opts, out, lesson, s, workload_pid=7)
-    session._final(source, opts, out, lesson, s, workload_pid=7)
+    session.read_final(source, opts, out, lesson, s, workload_pid=7)
+    session.read_final(source, opts, out, lesson, s, workload_pid=7)
     rows = [json.loads(line) for line in out.stream.getvalue().splitlines()]
     assert [r["interval"] for r in rows] == [1, 1, 2]
     assert s == {"events": 9, "workload_events": 7}
@@ -55,14 +55,14 @@ def test_table_events_limit_counts_rows():
     glue = FakeGlue([{"pid": 1, "count": 10}, {"pid": 2, "count": 10}, {"pid": 3, "count": 10}])
     source, out, opts, lesson = table(glue, json_mode=True, events=2)
     s = summary()
-    session._final(source, opts, out, lesson, s, workload_pid=None)
+    session.read_final(source, opts, out, lesson, s, workload_pid=None)
     assert source.rows == 2 and s["events"] == 20
 
 
 def test_text_mode_prints_an_interval_header_and_says_when_nothing_was_counted():
     source, out, opts, lesson = table(FakeGlue([], [{"comm": "sleepy", "pid": 42, "count": 5, "slept_ms": 100.25}]))
-    session._final(source, opts, out, lesson, summary(), workload_pid=None)
-    session._final(source, opts, out, lesson, summary(), workload_pid=None)
+    session.read_final(source, opts, out, lesson, summary(), workload_pid=None)
+    session.read_final(source, opts, out, lesson, summary(), workload_pid=None)
     text = out.stream.getvalue()
     assert "interval 1" in text and "(nothing counted)" in text and "interval 2" in text
     assert "COMM             PID     COUNT    SLEPT(ms)" in text
