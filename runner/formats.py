@@ -93,6 +93,9 @@ _DECL = re.compile(r"^(?P<type>.*?)\s*\b(?P<name>[A-Za-z_]\w*)\s*(?:\[(?P<len>[^
 _DYNAMIC = re.compile(r"^(?P<kind>__data_loc|__rel_loc)\s+(?P<type>.*?)\s*\[\]\s*(?P<name>[A-Za-z_]\w*)$")
 
 
+MAX_RECORD = 1 << 16  # a record's offsets and sizes: __data_loc stores them in 16 bits
+
+
 def _int(text, what, line, path):
     try:
         return int(text.strip(), 0)
@@ -112,6 +115,9 @@ def parse_field(text, line=None, path=None):
             raise FormatError(f"field {decl!r} has no {key}", line, path)
     offset = _int(attrs["offset"], "offset", line, path)
     size = _int(attrs["size"], "size", line, path)
+    if not (0 <= offset < MAX_RECORD and 0 <= size < MAX_RECORD):
+        raise FormatError(f"field {decl!r} has offset {offset} and size {size}: a record's fields lie within "
+                          f"0..{MAX_RECORD - 1}", line, path)
     signed = bool(_int(attrs["signed"], "signed", line, path)) if "signed" in attrs else None
     if not decl:
         raise FormatError("a field line without a declaration", line, path)
@@ -143,12 +149,15 @@ def parse(text, path=None):
     """The text of a format file -> Format. Raises FormatError naming the line."""
     name = ident = None
     fields, print_fmt, in_format, seen_format = [], "", False, False
+    number = 0
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped:
             continue
         if stripped.startswith("name:"):
             name = stripped[5:].strip()
+            if not re.fullmatch(r"[A-Za-z_]\w*", name):
+                raise FormatError(f"the event name {name!r} is not a C identifier", number, path)
         elif stripped.startswith("ID:"):
             ident = _int(stripped[3:], "ID", number, path)
         elif stripped == "format:":
@@ -166,7 +175,7 @@ def parse(text, path=None):
     if name is None:
         raise FormatError("no 'name:' line: this is not a tracepoint format file", 1, path)
     if not seen_format:
-        raise FormatError("no 'format:' section", None, path)
+        raise FormatError("the file ends without a 'format:' section", max(number, 1), path)
     return Format(name=name, id=ident, fields=fields, print_fmt=print_fmt)
 
 
