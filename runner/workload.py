@@ -279,7 +279,7 @@ def main(argv=None):
         Path("/proc/self/comm").write_text(COMM)
     except OSError:
         pass
-    result = {"kind": args.kind, "pid": os.getpid(), "comm": COMM}
+    result = {"kind": args.kind, "pid": os.getpid(), "ppid": os.getppid(), "comm": COMM}
     result.update(WORKLOADS[args.kind](**params))
     print(json.dumps(result), flush=True)
 
