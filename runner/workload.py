@@ -196,15 +196,19 @@ def refused_and_exec(count=3, execs=("/bin/true",), ipv6=1):
 
 
 @workload
-def sleeps(counts=(30, 20, 10), interval=0.02):
+def sleeps(counts=(30, 20, 10), interval=0.02, unique=0):
     """Sleep counts[0] times; one child per further count sleeps that many times. Each time.sleep() is one clock_nanosleep().
 
     Child i renames itself bcc-workload-i, so each process is its own key in a map counting per (pid, comm).
+    unique=1: the names are bcc-<pid> and bcc-<pid>-i instead, shared with no other run (for counts per comm).
     """
     counts = counts if isinstance(counts, (list, tuple)) else [counts]
+    name = f"bcc-{os.getpid()}" if int(unique) else COMM
+    if name != COMM:
+        Path("/proc/self/comm").write_text(name)
     children = []
     for i, n in enumerate(counts[1:], 1):
-        comm = f"{COMM}-{i}"
+        comm = f"{name}-{i}"
         child = os.fork()
         if child == 0:
             Path("/proc/self/comm").write_text(comm)
@@ -216,7 +220,7 @@ def sleeps(counts=(30, 20, 10), interval=0.02):
         time.sleep(interval)
     for child in children:
         os.waitpid(child["pid"], 0)
-    return {"ops": counts[0], "what": "sleeps (clock_nanosleep() calls)", "children": children}
+    return {"ops": counts[0], "what": "sleeps (clock_nanosleep() calls)", "children": children, "comm": name}
 
 # Lesson 6's strings: each starts with the lesson's mark, and their lengths fall in
 # four different log2 buckets (8-15, 16-31, 32-63, 64-127); the last is longer than
