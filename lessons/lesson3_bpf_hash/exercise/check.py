@@ -77,8 +77,9 @@ def check(events, summary):
         elif got[comm] != n:
             wrong.append(f"{comm} has {got[comm]} instead of {n}")
     if absent:
-        results.append((False, f"The workload's {', '.join(absent)} should be among the top {TOP} rows but is "
-                               "missing: count every clock_nanosleep() exit under the caller's command name."))
+        results.append((False, f"The workload's {', '.join(absent)} should be among the top {TOP} rows but "
+                               f"{'is' if len(absent) == 1 else 'are'} missing: count every clock_nanosleep() exit "
+                               "under the caller's command name."))
     elif wrong:
         results.append((False, f"The workload's counts per command name are off: {'; '.join(wrong)}. Add one to "
                                "calls at each clock_nanosleep() exit, under the name bpf_get_current_comm() gives."))
