@@ -1,0 +1,123 @@
+// tracepoints.c: the reference solution of lesson 5's exercise.
+//
+// Print why the kernel sent each reset: tcp_send_reset's reason field. Check your work with:
+//     sudo python -m runner check lesson5
+// or keep it checked every time you save:  sudo python -m runner watch lesson5
+//
+//
+// A tracepoint is a hook the kernel developers placed in the code, with a
+// record whose layout the kernel publishes in a text file:
+//   /sys/kernel/tracing/events/<category>/<event>/format
+//
+// 1. sched:sched_process_exec with TRACEPOINT_PROBE: BCC reads the format
+//    file and declares `args` for us.
+// 2. tcp:tcp_send_reset with a plain function and attach_tracepoint(): its
+//    format names a type (enum sk_rst_reason) that the kernel headers may not
+//    have, so TRACEPOINT_PROBE cannot compile here. tracepoints.py generates
+//    the struct below from the live format file instead (fixed-width types,
+//    same offsets), and #ifdef picks the layout this kernel has.
+#include "tcp_send_reset_args.h"  // struct tcp_send_reset_args + TCP_SEND_RESET_HAS_<FIELD>
+
+#define EXEC  1
+#define RESET 2
+#define AF_INET  2
+#define AF_INET6 10
+
+// One event, to user space.
+struct event_t {
+    u32 pid;
+    u32 kind;                 // EXEC or RESET
+    char comm[16];            // TASK_COMM_LEN
+    char filename[64];        // EXEC: the path the program was executed as
+    u16 family;               // RESET: AF_INET or AF_INET6
+    u16 sport;                // RESET: ports in host byte order
+    u16 dport;
+    u8 saddr[16];             // RESET: IPv4 uses the first 4 bytes
+    u8 daddr[16];
+    u32 reason;               // RESET: why the kernel sent it (enum sk_rst_reason)
+};
+BPF_PERF_OUTPUT(events);
+
+// exec: args->... are the fields of sched_process_exec's format file.
+TRACEPOINT_PROBE(sched, sched_process_exec)
+{
+    struct event_t e = {};
+    e.kind = EXEC;
+    e.pid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(&e.comm, sizeof(e.comm));
+    // filename is a __data_loc field: the record holds (length << 16 | offset)
+    // of a string stored after the fixed fields; this macro follows it.
+    TP_DATA_LOC_READ_STR(&e.filename, filename, sizeof(e.filename));
+    events.perf_submit(args, &e, sizeof(e));
+    return 0;
+}
+
+#ifdef TRY_TRACEPOINT_PROBE
+// Does BCC's own way work for tcp_send_reset? Compile with
+// -DTRY_TRACEPOINT_PROBE=1 to see (on kernels 6.10 and later, it does not).
+TRACEPOINT_PROBE(tcp, tcp_send_reset)
+{
+    return 0;
+}
+#endif
+
+#ifdef TCP_SEND_RESET_HAS_SPORT
+// Kernels before 6.10: family, ports and both address kinds as separate fields.
+static inline void read_addresses(struct tcp_send_reset_args *args, struct event_t *e)
+{
+    e->family = args->family;
+    e->sport = args->sport;
+    e->dport = args->dport;
+    if (e->family == AF_INET) {
+        bpf_probe_read_kernel(e->saddr, 4, args->saddr);
+        bpf_probe_read_kernel(e->daddr, 4, args->daddr);
+    } else {
+        bpf_probe_read_kernel(e->saddr, 16, args->saddr_v6);
+        bpf_probe_read_kernel(e->daddr, 16, args->daddr_v6);
+    }
+}
+#else
+// Kernels 6.10 and later: saddr and daddr each hold a struct sockaddr_in or
+// sockaddr_in6 (28 bytes). Both start with the family (2 bytes, host order)
+// and the port (2 bytes, network order); the IPv4 address follows at byte 4,
+// the IPv6 address at byte 8.
+static inline u16 port_of(u8 *sa)
+{
+    return (sa[2] << 8) | sa[3];
+}
+
+static inline void read_addresses(struct tcp_send_reset_args *args, struct event_t *e)
+{
+    u8 src[28] = {}, dst[28] = {};
+    bpf_probe_read_kernel(src, sizeof(src), args->saddr);
+    bpf_probe_read_kernel(dst, sizeof(dst), args->daddr);
+    e->family = src[0] | (src[1] << 8);
+    e->sport = port_of(src);
+    e->dport = port_of(dst);
+    if (e->family == AF_INET) {
+        __builtin_memcpy(e->saddr, &src[4], 4);
+        __builtin_memcpy(e->daddr, &dst[4], 4);
+    } else {
+        __builtin_memcpy(e->saddr, &src[8], 16);
+        __builtin_memcpy(e->daddr, &dst[8], 16);
+    }
+}
+#endif
+
+// reset: attached by tracepoints.py with attach_tracepoint(); the argument is
+// the record, laid out as this kernel's format file says.
+int on_tcp_send_reset(struct tcp_send_reset_args *args)
+{
+    struct event_t e = {};
+    e.kind = RESET;
+    e.pid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(&e.comm, sizeof(e.comm));
+    read_addresses(args, &e);
+#ifdef TCP_SEND_RESET_HAS_REASON
+    // Since Linux 6.10 the record says why the reset was sent. The enum is
+    // 4 bytes, so the generated struct has it as a plain __u32.
+    e.reason = args->reason;
+#endif
+    events.perf_submit(args, &e, sizeof(e));
+    return 0;
+}

@@ -1,0 +1,82 @@
+"""The check of lesson 5's exercise: each of the workload's resets carries the kernel's reason for it.
+
+The runner ran the learner's tracepoints.c and tracepoints.py with the lesson's refused-and-exec workload,
+which connects to a loopback port nobody listens on (IPv4, and IPv6 where ::1 works). The kernel answers
+each SYN with a reset, for the reason SK_RST_REASON_NO_SOCKET: no socket wants the packet. What number
+that reason has is the kernel's business, so the check reads it from this kernel's own format file (the
+`__print_symbolic(REC->reason, { 1, "NO_SOCKET" }, ...)` table of its print fmt), never from a constant.
+Kernels before 6.10 have no reason field: the check says so and does not judge one.
+"""
+
+import re
+
+from runner import formats
+
+EXPECTED = "NO_SOCKET"  # what tcp_v4_rcv()/tcp_v6_rcv() give tcp_send_reset when no socket matches
+
+
+def reason_names(fmt):
+    """{value: name} from the print fmt's __print_symbolic(REC->reason, ...) table, e.g. {1: "NO_SOCKET"}."""
+    start = fmt.print_fmt.find("__print_symbolic(REC->reason,")
+    if start < 0:
+        return {}
+    table = fmt.print_fmt[start:].split(")", 1)[0]
+    return {int(value, 0): name for value, name in re.findall(r'\{\s*(-?(?:0x[0-9a-fA-F]+|\d+))\s*,\s*"(\w+)"\s*\}',
+                                                                   table)}
+
+
+def matches(value, number, name):
+    """The learner may print the number, or the name (with or without the SK_RST_REASON_ prefix)."""
+    if isinstance(value, str):
+        return value.strip().upper().removeprefix("SK_RST_REASON_") == name
+    return value == number
+
+
+def check(events, summary):
+    resets = summary["workload"]["resets"]
+    expected = {(r["family"], r["addr"], r["closed_port"], r["client_port"]) for r in resets}
+    # The kernel answers from the closed port to the connecting socket: the reset's source is the closed port.
+    mine = [e for e in events if e.get("event") == "reset"
+            and (e.get("family"), e.get("saddr"), e.get("sport"), e.get("dport")) in expected]
+    if not mine:
+        return [(False, f"The workload's {len(resets)} refused connects made the kernel send {len(resets)} resets, "
+                        "but your program reported none of them: keep on_tcp_send_reset() submitting its event "
+                        "as the lesson does, with the addresses and ports.")]
+    seen = {(e["family"], e["saddr"], e["sport"], e["dport"]) for e in mine}
+    if seen != expected:
+        return [(False, f"Your program reported {len(seen)} of the {len(resets)} resets the kernel sent for the "
+                        "workload's refused connects: keep on_tcp_send_reset() submitting one event per reset, and "
+                        "check again (a busy machine can lose events: the summary says if any were lost).")]
+    results = [(True, f"Your program reported each of the {len(resets)} resets the kernel sent for the workload's "
+                      "refused connects.")]
+    fmt = formats.read("tcp:tcp_send_reset")
+    if not any(f.name == "reason" for f in fmt.fields):
+        results.append((True, "This kernel's tcp:tcp_send_reset has no reason field (it arrived in Linux 6.10), so "
+                              "there is no reason to print here and none was judged; your #ifdef "
+                              "TCP_SEND_RESET_HAS_REASON keeps the program compiling on it."))
+        return results
+    names = reason_names(fmt)
+    number = next((value for value, name in names.items() if name == EXPECTED), None)
+    if "reason" not in mine[0]:
+        results.append((False, "The reset events carry no \"reason\" field: add u32 reason to struct event_t, set it "
+                               "from args->reason in on_tcp_send_reset() (inside #ifdef TCP_SEND_RESET_HAS_REASON), "
+                               "and return it from record() in tracepoints.py as \"reason\": event.reason."))
+        return results
+    got = [e["reason"] for e in mine]
+    if number is None:
+        results.append((True, f"Your resets carry reasons {sorted(set(map(str, got)))}, but this kernel's format "
+                              f"file names no {EXPECTED} value, so whether they are the kernel's could not be judged "
+                              "here."))
+        return results
+    wrong = [value for value in got if not matches(value, number, EXPECTED)]
+    if not wrong:
+        results.append((True, f"Each of the workload's resets printed reason {got[0]}, this kernel's "
+                              f"SK_RST_REASON_{EXPECTED} ({number}): no socket listens on the port the workload "
+                              "connected to."))
+        return results
+    shown = ", ".join(f"{v} ({names[v]})" if names.get(v) else str(v) for v in sorted(set(wrong), key=str))
+    why = (" 0 is what the field holds when nothing sets it: copy args->reason into e.reason in on_tcp_send_reset()."
+           if set(wrong) == {0} else " Read it from args->reason, a __u32 in the struct generated from the format file.")
+    results.append((False, f"{len(wrong)} of the workload's {len(mine)} resets printed reason {shown}, but the "
+                           f"kernel sent them for SK_RST_REASON_{EXPECTED}, which is {number} on this kernel.{why}"))
+    return results
