@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+# uprobes.py: count real calls of libc's strlen() and of a function of the
+# Python interpreter, read strlen's argument, and histogram what it returns.
+#
+# Lesson 6 of bcc-lessons. Run it alone with:  sudo python3 uprobes.py
+# then, in another terminal, make some marked calls:
+#   python3 -c 'import ctypes; ctypes.CDLL(None).strlen(b"lesson6: hello")'
+# or guided, with a workload that does it for you:  python -m runner lesson6
+import ctypes
+import os
+import re
+import time
+from pathlib import Path
+
+from bcc import BPF
+
+PROGRAM = Path(__file__).with_name("uprobes.c")
+FUNCTION = "Py_GetVersion"  # the program function probed by default
+# <uapi/linux/ptrace.h> from headers newer than BCC's clang makes it warn about
+# a duplicated __seg_gs in the x86 headers; harmless for BPF, so silenced.
+CFLAGS = ["-Wno-duplicate-decl-specifier"]
+
+
+def mapping(address, maps):
+    """The file that `address` lies in, and the address relative to where that file starts.
+
+    `maps` is the text of /proc/<pid>/maps: "start-end perms offset dev inode path" a line.
+    A shared library's first mapping (file offset 0) is its load base; an address
+    minus the base is the address inside the file, the one readelf and BCC use.
+    """
+    rows = []
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5].startswith("/"):
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            rows.append((start, end, int(fields[2], 16), fields[5]))
+    path = next((p for start, end, _, p in rows if start <= address < end), None)
+    if path is None:
+        raise LookupError("address %#x is not in a file mapped by this process" % address)
+    base = min(start - offset for start, _, offset, p in rows if p == path)
+    return path, address - base
+
+
+def implementation(function):
+    """Where the code of a ctypes function is: (file, address in that file)."""
+    # ctypes found `function` with dlsym(), the dynamic linker's own lookup.
+    # For an IFUNC such as glibc's strlen, dlsym() runs the resolver and returns
+    # the variant it picked for this CPU (e.g. __strlen_avx2): the code calls run.
+    address = ctypes.cast(function, ctypes.c_void_p).value
+    return mapping(address, Path("/proc/self/maps").read_text())
+
+
+def load(pid=None, binary=None, function=FUNCTION):
+    """Compile uprobes.c and attach it. Returns (b, [(mechanism, target), ...]).
+
+    pid: trace only this process (default: every process).
+    binary, function: the program function to count (default: Py_GetVersion in
+    the file of this Python that holds it: python3 itself, or libpython).
+    """
+    if pid is not None and not os.path.exists("/proc/%d" % pid):
+        raise ProcessLookupError("No process with pid %d is running." % pid)
+    if binary is None:
+        binary, _ = implementation(getattr(ctypes.pythonapi, FUNCTION))
+    if not os.path.isfile(binary):
+        raise FileNotFoundError("There is no file %s to probe." % binary)
+    if not BPF.get_user_functions_and_addresses(binary, "^%s$" % re.escape(function)):
+        raise LookupError("%s has no function named %s in its symbol table." % (binary, function))
+
+    # strlen as libc declares it, and the code that calls to it really run.
+    libc, code = implementation(ctypes.CDLL(None).strlen)
+    declared = BPF.get_user_functions_and_addresses(libc, "^strlen$")
+
+    b = BPF(src_file=str(PROGRAM), cflags=CFLAGS)
+    only = -1 if pid is None else pid  # -1: every process
+    try:
+        # attach_uprobe(name="c", sym="strlen") would probe the address of the
+        # symbol strlen, which in glibc is an IFUNC resolver that runs once per
+        # process. So we attach to the address of the code that runs instead.
+        b.attach_uprobe(name=libc, addr=code, fn_name="strlen_entry", pid=only)
+        b.attach_uretprobe(name=libc, addr=code, fn_name="strlen_return", pid=only)
+        # A function of a program, by name: BCC looks it up in the file's symbols.
+        b.attach_uprobe(name=binary, sym=function, fn_name="function_entry", pid=only)
+    except Exception:
+        b.cleanup()  # nothing stays attached when one attach fails
+        raise
+    b.function_name = function  # for snapshot()'s rows
+    where = "" if pid is None else " pid %d" % pid
+    symbol = " (symbol at %#x)" % declared[0][1] if declared and declared[0][1] != code else ""
+    return b, [("uprobe", "%s:strlen code at %#x%s%s" % (libc, code, symbol, where)),
+               ("uretprobe", "%s:strlen code at %#x%s" % (libc, code, where)),
+               ("uprobe", "%s:%s%s" % (binary, function, where))]
+
+
+def snapshot(b):
+    """The calls counted since the last snapshot, one dict a row; the three maps start again from zero.
+
+    items_lookup_and_delete_batch() reads and deletes in one system call, so a
+    call the kernel counts while we read is not lost to a later clear().
+    """
+    rows = []
+    for call, count in b["calls"].items_lookup_and_delete_batch():
+        rows.append({"pid": call.pid, "comm": call.comm.decode(errors="replace"), "function": "strlen",
+                     "count": int(count), "argument": call.str.decode(errors="replace")})
+    for proc, count in b["functions"].items_lookup_and_delete_batch():
+        rows.append({"pid": proc.pid, "comm": proc.comm.decode(errors="replace"), "function": b.function_name,
+                     "count": int(count), "argument": ""})
+    # The histogram, one row per process and bucket: bucket `slot` counts the
+    # lengths in [2**(slot-1), 2**slot). A hash map, since its key is a struct.
+    for key, count in b["lengths"].items_lookup_and_delete_batch():
+        low, high = (1 << key.slot) >> 1, (1 << key.slot) - 1
+        rows.append({"pid": key.pid, "comm": "", "function": "strlen length", "count": int(count),
+                     "argument": "%d-%d" % (low, high), "slot": key.slot})
+    return sorted(rows, key=lambda r: (r["pid"], r["function"], r["argument"], r["comm"]))
+
+
+def histogram(b):
+    """The uretprobe's histograms as {(pid, bucket): count}; bucket k counts lengths in [2**(k-1), 2**k)."""
+    return {(k.pid, k.slot): v.value for k, v in b["lengths"].items() if v.value}
+
+
+def main():
+    b, probes = load()
+    for mechanism, target in probes:
+        print("%s %s" % (mechanism, target))
+    print('Counting strlen() calls on strings that start with "lesson6:", and %s calls... '
+          "Hit Ctrl-C to end." % b.function_name)
+    running = True
+    while running:
+        try:
+            time.sleep(1)  # meanwhile the kernel counts, with no help from us
+        except KeyboardInterrupt:
+            running = False  # print what was counted since the last second, then stop
+        rows = snapshot(b)
+        if rows:
+            print("\n%-7s %-16s %-14s %6s  %s" % ("PID", "COMM", "FUNCTION", "COUNT", "ARGUMENT"))
+        for r in rows:
+            print("%-7d %-16s %-14s %6d  %s" % (r["pid"], r["comm"], r["function"], r["count"], r["argument"]))
+    # The histogram's rows were in each second's table ("strlen length"):
+    # snapshot() reads and clears it like the other maps.
+
+
+if __name__ == "__main__":
+    main()
