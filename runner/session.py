@@ -92,6 +92,26 @@ def refused_line(log, path):
     return int(number) - offsets.pop() if len(offsets) == 1 else None
 
 
+def file_lines(messages, path):
+    """clang's `/virtual/main.c:N:C:` diagnostics with N as a line of `path`.
+
+    BCC inserts the struct of each TRACEPOINT_PROBE's record before the probe, so after the first one
+    N counts lines of the text BCC compiled, not of the file. clang prints the line it means under the
+    diagnostic: where that text is in the file exactly once, its line there is the one to show.
+    """
+    try:
+        lines = [text.strip() for text in path.read_text().splitlines()]
+    except OSError:
+        return messages
+    out = messages.splitlines()
+    for i, text in enumerate(out[:-1]):
+        match = re.match(rf"^{re.escape(_VIRTUAL)}:(\d+):", text)
+        source = out[i + 1].strip()
+        if match and source and lines.count(source) == 1:
+            out[i] = f"{_VIRTUAL}:{lines.index(source) + 1}:" + text[match.end():]
+    return "\n".join(out)
+
+
 def verifier_reason(log):
     """The verifier's own sentence: the last line before `processed N insns` that is not a trace or a state."""
     lines = log.splitlines()
@@ -110,9 +130,10 @@ def explain_load_failure(err, output, lesson):
     message = str(err)
     program = shown_path(lesson.program_path)
     if "Failed to compile BPF module" in message:
-        # BCC hands clang the file as /virtual/main.c; its line numbers are the file's own
+        # BCC hands clang the file as /virtual/main.c, after inserting the structs of its TRACEPOINT_PROBEs
         return LessonFailed(f"The BPF program {program} did not compile.",
-                            details=compiler_messages(output).replace(_VIRTUAL, str(program)),
+                            details=file_lines(compiler_messages(output), lesson.program_path).replace(
+                                _VIRTUAL, str(program)),
                             fix=f"Fix the error at the file and line shown above in {program}, then run again.")
     if "Failed to load BPF program" in message:
         start = output.find("bpf: Failed to load program")  # the verifier's log, without clang's warnings
