@@ -224,6 +224,9 @@ class TracePipe(Source):
         ready, _, _ = select.select([self.file], [], [], timeout)
         return [self.glue.record(f) for f in self._read_all()] if ready else []
 
+    def final(self):
+        return [self.glue.record(f) for f in self._read_all()]  # lines written before the end, not yet read
+
 
 class PerfBuffer(Source):
     """Structs sent with <table>.perf_submit() through a BPF_PERF_OUTPUT channel."""
@@ -247,6 +250,9 @@ class PerfBuffer(Source):
         out = self.pending[:]
         del self.pending[:]
         return out
+
+    def final(self):
+        return self.poll(0)  # events already in the buffers, not yet read
 
 
 class Table(Source):

@@ -1,7 +1,9 @@
 """Lesson 4 on the live kernel: per-process TCP bytes, and every kprobe function through the verifier."""
 
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +45,9 @@ def kprobe_programs():
 
 
 def test_lesson4_loads_every_kprobe_function_through_the_verifier_without_kprobes():
+    if not Path("/sys/kernel/debug/tracing/events/sock/sock_send_length").is_dir():
+        pytest.skip("the fallback counts bytes with the sock:sock_send_length tracepoint, which this kernel "
+                    f"({os.uname().release}) does not have; its kprobe path is what runs here")
     module = glue()
     before = kernel_state()
     old = kprobe_programs()
