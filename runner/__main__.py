@@ -3,12 +3,16 @@
 Argument parsing only; each command lives in the module named for it.
 """
 
-import argparse
-import json
 import sys
 
-from . import errors, lessons, render
-from . import exercises, progress
+try:  # Ctrl-C while Python is still importing the runner: nothing to undo, and no traceback to show
+    import argparse
+    import json
+
+    from . import errors, lessons, render
+    from . import exercises, progress
+except KeyboardInterrupt:
+    sys.exit(130)
 
 EXAMPLES = """\
 examples:
@@ -239,6 +243,8 @@ def main(argv=None):
         return err.code
     except KeyboardInterrupt:
         return 130
+    except errors.Terminated as term:  # SIGTERM held during cleanup, delivered once it was done
+        return 128 + term.signum
     except Exception as err:
         if args.debug:
             raise
@@ -248,4 +254,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C just before main() handles it, or just after
+        sys.exit(130)

@@ -28,3 +28,15 @@ class EnvironmentNotReady(RunnerError):
 
 class LessonFailed(RunnerError):
     code = LESSON_FAILED
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: stop like Ctrl-C, clean up, exit 128+signal.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` on the way (BCC's, a lesson's
+    fallback from kprobe to tracepoint, the runner's own load()) mistakes it for a failure and goes on.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum

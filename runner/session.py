@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from . import doctor, targets, workload
-from .errors import EnvironmentNotReady, LessonFailed
+from .errors import EnvironmentNotReady, LessonFailed, Terminated
 from .lessons import ROOT
 
 # -- compiler and verifier output ---------------------------------------------------------
@@ -304,14 +304,6 @@ def make_source(lesson, b, glue, opts, out=None):
 
 
 # -- the run ---------------------------------------------------------------------------------
-
-
-class Terminated(Exception):
-    """SIGTERM or SIGHUP arrived: stop like Ctrl-C, clean up, exit 128+signal."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
 
 
 @contextlib.contextmanager

@@ -35,7 +35,34 @@ def start(kind, **params):
         if isinstance(value, (list, tuple)):
             value = ",".join(map(str, value)) + ","
         argv += [f"--{key.replace('_', '-')}", str(value)]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
+    # Its own process group: Ctrl-C on the terminal is for the runner, which then stops the workload itself
+    # (a KeyboardInterrupt in the workload would print a traceback under the learner's summary).
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
+                            process_group=0)
+
+
+PARENT_ENV = "BCC_LESSONS_WORKLOAD_PARENT"  # the pid of the runner that started this workload
+
+
+def die_with_parent(parent=None):
+    """End when the runner that started us ends, even if it was killed with SIGKILL and could not stop us.
+
+    Linux's PR_SET_PDEATHSIG sends us SIGTERM when our parent thread exits; if the parent is already
+    gone by the time we ask (we were reparented), leave at once. Run by hand (no PARENT_ENV): nothing.
+    A workload's own children call it with the workload's pid.
+    """
+    parent = parent or os.environ.pop(PARENT_ENV, None)
+    if not parent:
+        return
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: the runner's own stop() is all there is
+    if os.getppid() != int(parent):
+        os._exit(1)
 
 
 def report(proc, timeout=None):
@@ -206,11 +233,12 @@ def sleeps(counts=(30, 20, 10), interval=0.02, unique=0):
     name = f"bcc-{os.getpid()}" if int(unique) else COMM
     if name != COMM:
         Path("/proc/self/comm").write_text(name)
-    children = []
+    children, me = [], os.getpid()
     for i, n in enumerate(counts[1:], 1):
         comm = f"{name}-{i}"
         child = os.fork()
         if child == 0:
+            die_with_parent(me)
             Path("/proc/self/comm").write_text(comm)
             for _ in range(n):
                 time.sleep(interval)
@@ -279,13 +307,17 @@ def main(argv=None):
     if len(rest) % 2 or not all(flag.startswith("--") for flag in rest[::2]):
         parser.error("parameters come in pairs: --name value")
     params = {flag[2:].replace("-", "_"): _value(value) for flag, value in zip(rest[::2], rest[1::2])}
+    die_with_parent()
     try:
         Path("/proc/self/comm").write_text(COMM)
     except OSError:
         pass
     result = {"kind": args.kind, "pid": os.getpid(), "ppid": os.getppid(), "comm": COMM}
     result.update(WORKLOADS[args.kind](**params))
-    print(json.dumps(result), flush=True)
+    try:
+        print(json.dumps(result), flush=True)
+    except BrokenPipeError:  # the runner that would read the report is gone (killed): nobody to tell
+        os._exit(1)
 
 
 if __name__ == "__main__":
