@@ -28,7 +28,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import EnvironmentNotReady, UsageError
 
 TRACEFS_DIRS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 
@@ -209,8 +209,9 @@ def format_path(tracepoint):
                          fix="Write it as category:event, e.g. tcp:tcp_send_reset (python -m runner format --list tcp).")
     root = tracefs()
     if root is None:
-        raise UsageError("tracefs is not mounted, so this kernel's tracepoints cannot be read.",
-                         fix="sudo mount -t tracefs tracefs /sys/kernel/tracing, or pass a saved file with --file PATH.")
+        raise EnvironmentNotReady("tracefs is not mounted, so this kernel's tracepoints cannot be read.",
+                                  fix="sudo mount -t tracefs tracefs /sys/kernel/tracing, or pass a saved file "
+                                      "with --file PATH.")
     path = root / "events" / category / event / "format"
     if not path.exists():
         close = [tp for tp in list_tracepoints(root) if tp.split(":")[1] == event or tp.startswith(category + ":")]
