@@ -8,6 +8,9 @@ ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
+# make kernels, make test-kernels: the live lessons in VMs on Debian kernels that have kprobes
+include scripts/kernels.mk
+
 # sudo make lesson3 ARGS="--duration 10 --json"
 lesson%: setup
 	@$(PYTHON) -m runner lesson$* $(ARGS)
@@ -18,8 +21,9 @@ doctor: setup
 setup-test:
 	@bash scripts/setup.sh --test
 
+# the VM tests (marker vm) run in make test-kernels
 test: setup-test
-	$(PYTHON) -m pytest $(ARGS)
+	$(PYTHON) -m pytest -m "not vm" $(ARGS)
 
 # JupyterLab on 127.0.0.1 with a token, on the lessons' notebooks
 notebook: setup
