@@ -145,9 +145,8 @@ class Output:
         lines.append("Probes: " + ", ".join(f"{p['mechanism']} {p['target']}" for p in summary["probes"])
                      + (" (fallback)" if summary["fallbacks"] else "") + f"; kernel {summary['kernel']}.")
         lines.append("Detached: nothing of this lesson is left in the kernel.")
-        self.say()
-        for line in lines:
-            self.say(line)
+        # --quiet leaves out narration and code, never the summary ("just the events and the summary")
+        print("\n" + "\n".join(lines), file=self.stream, flush=True)
 
 
 def error(err, stream=None):

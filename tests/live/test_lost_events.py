@@ -1,0 +1,83 @@
+"""Lost events are counted exactly and reported: in the summary, in --json, as the kernel dropped them.
+
+Two halves of one chain:
+- The runner's perf buffer source counts what the kernel dropped: with a one-page buffer flooded by a child
+  whose calls a pid-filtered program sees (bench/flood.c through bench/mechanisms.py, reused), every call is
+  either delivered or counted lost, and some are lost.
+- The summary reports that count: lesson 2 with --pages 1, run in this process, prints a --json summary whose
+  `lost` is exactly the total BCC handed to the perf buffer's lost callback (and the text summary says it).
+"""
+
+import io
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from tests.support import assert_nothing_left, kernel_state
+
+pytestmark = pytest.mark.bpf
+
+
+def test_a_flooded_one_page_buffer_counts_every_drop_the_kernel_made():
+    from bench import mechanisms
+    b = mechanisms.load()
+    child = mechanisms.Child()
+    way = None
+    try:
+        mechanisms.set_target(b, child.pid)  # the program sees the child's calls only: exact by design
+        way = mechanisms.Runner(b, child.pid, mechanisms.PAGES_SMALL)  # the runner's PerfBuffer source, 1 page
+        b.attach_tracepoint(tp=mechanisms.TRACEPOINT, fn_name=way.fn)
+        child.send("run 20000")  # nobody reads meanwhile: the ring fills and the kernel drops the rest
+        calls = child.read()["calls"]
+        mechanisms.drain(way)
+        child.send("cpus")  # one more event on each CPU: a ring reports its drops with the next event it takes
+        calls += child.read()["calls"]
+        mechanisms.drain(way)
+        b.detach_tracepoint(tp=mechanisms.TRACEPOINT)
+    finally:
+        if way is not None:
+            way.close()
+        child.close()
+        b.cleanup()
+    assert way.lost > 0, f"20000 calls into one unread page lost nothing: {way.delivered} delivered"
+    assert way.delivered + way.lost == calls, (way.delivered, way.lost, calls)
+
+
+def run_lesson2(monkeypatch, json_mode):
+    """Lesson 2 with a one-page buffer, in this process; returns (output text, lost-callback total)."""
+    from bcc import table
+
+    from runner import lessons, render, session
+    reported = []
+    original = table.PerfEventArray.open_perf_buffer
+
+    def counting(self, callback, page_cnt=8, lost_cb=None, wakeup_events=1):
+        def lost(count):
+            reported.append(count)
+            lost_cb(count)
+        return original(self, callback, page_cnt=page_cnt, lost_cb=lost, wakeup_events=wakeup_events)
+
+    monkeypatch.setattr(table.PerfEventArray, "open_perf_buffer", counting)
+    stream = io.StringIO()
+    opts = SimpleNamespace(duration=None, events=None, json=json_mode, quiet=True, no_workload=False, no_code=True,
+                           pages=1, interval=1.0, pid=None, probe=None)
+    code = session.run(lessons.find("lesson2"), opts, render.Output(json_mode=json_mode, quiet=True, stream=stream))
+    assert code == 0, stream.getvalue()
+    return stream.getvalue(), sum(reported)
+
+
+def test_the_summary_and_json_report_exactly_the_lost_callbacks_total(monkeypatch, capsys):
+    before = kernel_state()
+    text, lost = run_lesson2(monkeypatch, json_mode=True)
+    objects = [json.loads(line) for line in text.splitlines() if line.strip()]
+    summary = objects[-1]["summary"]
+    assert lost > 0, "lesson 2's burst should overflow a one-page buffer"
+    assert summary["lost"] == lost
+    assert summary["events"] == len(objects) - 1, "every delivered event is printed and counted"
+    work = summary["workload"]
+    assert summary["workload_events"] <= work["ops"] <= summary["workload_events"] + lost, summary
+
+    text, lost = run_lesson2(monkeypatch, json_mode=False)
+    assert lost > 0 and f", {lost} lost." in text, text[-2000:]
+    assert_nothing_left(before, {"hello"})
