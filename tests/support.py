@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -48,16 +49,33 @@ def kernel_state():
     return bpf_programs(), probe_events()
 
 
+def lesson_programs(lesson):
+    """Names the lesson's BPF programs can have (a Lesson, or what `runner lessonN` accepts).
+
+    Every identifier of its C file and its glue (which may load a function under another name, as lesson 4's
+    noattach_kprobe__tcp_sendmsg), and BCC's tracepoint__<category>__<event> for each TRACEPOINT_PROBE.
+    """
+    from runner import lessons
+    lesson = lessons.find(lesson) if isinstance(lesson, str) else lesson
+    text = lesson.program_path.read_text()
+    names = set(re.findall(r"[A-Za-z_]\w*", text + lesson.glue_path.read_text()))
+    names |= {f"tracepoint__{c}__{e}" for c, e in re.findall(r"^TRACEPOINT_PROBE\((\w+),\s*(\w+)\)", text, re.M)}
+    return names
+
+
 def assert_nothing_left(before, names, wait=5.0):
     """No program named in `names` that was not loaded before, and no new probe event, stays in the kernel.
 
-    The kernel frees a program shortly after its last reference goes (RCU), so wait a little.
+    Names compare on their first 15 characters: bpftool shows whole names where the kernel has BTF, and
+    names cut to 15 characters where it has not. The kernel frees a program shortly after its last
+    reference goes (RCU), so wait a little.
     """
     progs_before, events_before = before
+    cut = {n[:15] for n in names}
     deadline = time.monotonic() + wait
     while True:
         progs, events = kernel_state()
-        leaked = {i: n for i, n in progs.items() if i not in progs_before and n in names}
+        leaked = {i: n for i, n in progs.items() if i not in progs_before and n[:15] in cut}
         new_events = events - events_before
         if not leaked and not new_events:
             return

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from runner import lessons
-from tests.support import ROOT, bpf_programs, probe_events
+from tests.support import ROOT, bpf_programs, lesson_programs, probe_events
 
 pytestmark = pytest.mark.bpf
 
@@ -77,14 +77,8 @@ def interpreter_startup():
 
 
 def program_names(lesson):
-    """Names the lesson's BPF programs can have, whole (bpftool reads them from BTF) and cut to the kernel's 15.
-
-    Every identifier of its C file and its glue (which may load a function under another name, as lesson 4's
-    noattach_kprobe__tcp_sendmsg), and BCC's tracepoint__<category>__<event> for each TRACEPOINT_PROBE.
-    """
-    text = lesson.program_path.read_text()
-    names = set(re.findall(r"[A-Za-z_]\w*", text + lesson.glue_path.read_text()))
-    names |= {f"tracepoint__{c}__{e}" for c, e in re.findall(r"^TRACEPOINT_PROBE\((\w+),\s*(\w+)\)", text, re.M)}
+    """Names the lesson's programs can have, whole (bpftool reads them from BTF) and cut to the kernel's 15."""
+    names = lesson_programs(lesson)
     return names | {n[:15] for n in names}
 
 

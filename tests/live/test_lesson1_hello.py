@@ -8,10 +8,10 @@ import time
 import pytest
 
 from runner.doctor import has_kprobe_interface
-from tests.support import ROOT, assert_nothing_left, kernel_state, run_json, runner
+from tests.support import ROOT, assert_nothing_left, kernel_state, lesson_programs, run_json, runner
 
 pytestmark = pytest.mark.bpf
-PROGRAMS = {"hello"}
+PROGRAMS = lesson_programs("lesson1")
 
 
 def test_lesson1_reports_each_fork_of_the_workload_with_its_pid():

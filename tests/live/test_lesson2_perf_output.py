@@ -5,10 +5,10 @@ from collections import defaultdict
 
 import pytest
 
-from tests.support import assert_nothing_left, kernel_state, run_json, runner
+from tests.support import assert_nothing_left, kernel_state, lesson_programs, run_json, runner
 
 pytestmark = pytest.mark.bpf
-PROGRAMS = {"hello"}
+PROGRAMS = lesson_programs("lesson2")
 
 
 def test_lesson2_delivers_one_struct_per_clone_of_the_workload():

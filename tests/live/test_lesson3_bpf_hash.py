@@ -1,18 +1,16 @@
 """Lesson 3 on the live kernel: per-process counts in a BPF_HASH equal what the workload did, interval by interval."""
 
 import re
-from collections import defaultdict
 
 import pytest
 
-from tests.support import assert_nothing_left, kernel_state, run_json, runner
+from tests.support import assert_nothing_left, kernel_state, lesson_programs, run_json, runner
 
 pytestmark = pytest.mark.bpf
 
 
 def names():
-    """BCC names TRACEPOINT_PROBE functions tracepoint__<category>__<event>; the kernel keeps 15 characters."""
-    return {f"tracepoint__syscalls__sys_{side}_clock_nanosleep"[:15] for side in ("enter", "exit")}
+    return lesson_programs("lesson3")  # with BCC's tracepoint__<category>__<event> names
 
 
 def test_lesson3_counts_each_pid_exactly_across_cleared_intervals():

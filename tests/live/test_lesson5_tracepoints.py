@@ -1,16 +1,15 @@
 """Lesson 5 on the live kernel: exact resets with their ports, exec filenames, generated structs that match."""
 
-import importlib.util
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from runner import formats, lessons
-from tests.support import assert_nothing_left, kernel_state, run_json
+from tests.support import assert_nothing_left, kernel_state, lesson_programs, run_json
 
 pytestmark = pytest.mark.bpf
-PROGRAMS = {"on_tcp_send_reset", "tracepoint__sched__sched_process_exec", "tracepoint__sc", "layout_check"}
+PROGRAMS = lesson_programs("lesson5") | {"layout_check"}  # layout_check: the struct test's own program
 FIXTURES = Path(__file__).parent.parent / "unit" / "fixtures" / "formats"
 LESSON = lessons.find("lesson5")
 

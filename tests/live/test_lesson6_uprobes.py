@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
-from runner import lessons, workload
-from tests.support import ROOT, assert_nothing_left, kernel_state, run_json, runner
+from runner import lessons
+from tests.support import ROOT, assert_nothing_left, kernel_state, lesson_programs, run_json, runner
 
 pytestmark = pytest.mark.bpf
-PROGRAMS = {"strlen_entry", "strlen_return", "function_entry"}
+PROGRAMS = lesson_programs("lesson6")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import argparse
 import importlib.util
 import sys
 import types
-from pathlib import Path
 
 import pytest
 
