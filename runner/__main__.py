@@ -35,6 +35,8 @@ exit codes:
     2  usage error (unknown lesson, bad flag)
     3  environment not ready (not root, bcc or headers missing, tracefs unmounted):
        the message says the fix; python -m runner doctor checks everything
+    130  Ctrl-C before the lesson was loaded (nothing was attached yet)
+    143  SIGTERM: everything was detached, then the runner stopped
 """
 
 COMMANDS = ("list", "doctor", "show", "run", "format")
