@@ -190,7 +190,7 @@ def try_probes():
     """Compile a tiny program and attach it each way; a list of Findings."""
     from bcc import BPF
 
-    from .session import captured_stderr
+    from .diagnostics import captured_stderr
 
     findings = []
     with captured_stderr():

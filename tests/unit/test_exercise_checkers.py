@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import exercises, formats, session
+from runner import diagnostics, exercises, formats
 
 FORMATS = Path(__file__).parent / "fixtures" / "formats"
 
@@ -141,7 +141,7 @@ def test_compile_errors_name_the_files_own_line_after_bcc_inserted_a_tracepoint_
     clang = ("/virtual/main.c:27:33: error: expected ';' after return statement\n"
              "int broken(void *ctx) { return 0 }\n"
              "                                ^\n")
-    shown = session.file_lines(clang, program)
+    shown = diagnostics.file_lines(clang, program)
     assert shown.startswith("/virtual/main.c:5:33: error: expected ';'")
     # a line that is not in the file once stays as clang said it
-    assert session.file_lines(clang.replace("broken", "other"), program).startswith("/virtual/main.c:27:33:")
+    assert diagnostics.file_lines(clang.replace("broken", "other"), program).startswith("/virtual/main.c:27:33:")

@@ -2,7 +2,7 @@ import io
 import json
 
 from runner import render
-from runner.session import compiler_messages
+from runner.diagnostics import compiler_messages
 
 
 def test_text_rows_use_bcc_columns():

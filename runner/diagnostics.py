@@ -1,0 +1,149 @@
+"""What clang and the verifier said, as the learner should read it: one sentence, their file and line, the fix.
+
+libbcc prints compiler diagnostics and the verifier's log on fd 2; captured_stderr() collects them
+while a lesson loads, and explain_load_failure() turns BCC's exception plus that text into a
+LessonFailed (or a UsageError when a --pid/--probe target is missing).
+"""
+
+import contextlib
+import os
+import re
+import tempfile
+
+from . import targets
+from .errors import LessonFailed
+from .lessons import ROOT
+
+
+@contextlib.contextmanager
+def captured_stderr():
+    """Collect what libbcc (clang, the verifier) writes to fd 2; yields a list that gets the text."""
+    saved = os.dup(2)
+    out = []
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out.append(tmp.read().decode(errors="replace"))
+
+
+_DIAGNOSTIC = re.compile(r"^\S.*?:\d+:\d+: (error|warning|note): ")
+# Headers from another kernel version make clang warn about this attribute; it is harmless
+# for BPF (see the README's troubleshooting), so the runner does not repeat it.
+_HARMLESS = ("'nocf_check' attribute ignored",)
+
+
+def compiler_messages(text):
+    """clang's output without include chains and without the known-harmless header warnings."""
+    kept, keep = [], False
+    for line in text.splitlines():
+        match = _DIAGNOSTIC.match(line)
+        if line.startswith("In file included from") or re.match(r"^\d+ warnings? generated\.$", line):
+            continue
+        if match:
+            if match.group(1) == "note":
+                pass  # a note belongs to the diagnostic before it: keep it only if that one was kept
+            else:
+                keep = not any(h in line for h in _HARMLESS)
+        if keep:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def shown_path(path):
+    """A lesson's file as the learner names it: relative to the repository, or absolute outside it
+    (an exercise checked from a folder of the learner's own)."""
+    try:
+        return path.relative_to(ROOT)
+    except ValueError:
+        return path
+
+
+_VIRTUAL = "/virtual/main.c"
+
+
+def refused_line(log, path):
+    """The line of `path` the verifier refused, from the last `; source @ main.c:N` line of its log.
+
+    N counts lines of the text BCC compiled, which it rewrote (maps, helpers) and prefixed, so
+    the source text itself is looked up in the file: exactly once, or through a line that is.
+    """
+    try:
+        lines = [text.strip() for text in path.read_text().splitlines()]
+    except OSError:
+        return None
+    marks = re.findall(r"^; (.*?) @ main\.c:(\d+)$", log, re.M)
+    offsets = {int(n) - (lines.index(t.strip()) + 1) for t, n in marks if t.strip() and lines.count(t.strip()) == 1}
+    if not marks:
+        return None
+    text, number = marks[-1]
+    if text.strip() and lines.count(text.strip()) == 1:
+        return lines.index(text.strip()) + 1
+    return int(number) - offsets.pop() if len(offsets) == 1 else None
+
+
+def file_lines(messages, path):
+    """clang's `/virtual/main.c:N:C:` diagnostics with N as a line of `path`.
+
+    BCC inserts the struct of each TRACEPOINT_PROBE's record before the probe, so after the first one
+    N counts lines of the text BCC compiled, not of the file. clang prints the line it means under the
+    diagnostic: where that text is in the file exactly once, its line there is the one to show.
+    """
+    try:
+        lines = [text.strip() for text in path.read_text().splitlines()]
+    except OSError:
+        return messages
+    out = messages.splitlines()
+    for i, text in enumerate(out[:-1]):
+        match = re.match(rf"^{re.escape(_VIRTUAL)}:(\d+):", text)
+        source = out[i + 1].strip()
+        if match and source and lines.count(source) == 1:
+            out[i] = f"{_VIRTUAL}:{lines.index(source) + 1}:" + text[match.end():]
+    return "\n".join(out)
+
+
+def verifier_reason(log):
+    """The verifier's own sentence: the last line before `processed N insns` that is not a trace or a state."""
+    lines = log.splitlines()
+    end = next((i for i, text in enumerate(lines) if text.startswith("processed ")), len(lines))
+    for text in reversed(lines[:end]):
+        if text.strip() and not re.match(r"^(\d+:|;|cur state:|old state:|from \d+ to \d+:)", text):
+            return text.strip()
+    return None
+
+
+def explain_load_failure(err, output, lesson):
+    """Turn BCC's exception and captured output into one sentence and a fix."""
+    usage = targets.explain(err)  # no such pid, binary or function: the learner's to fix
+    if usage is not None:
+        return usage
+    message = str(err)
+    program = shown_path(lesson.program_path)
+    if "Failed to compile BPF module" in message:
+        # BCC hands clang the file as /virtual/main.c, after inserting the structs of its TRACEPOINT_PROBEs
+        return LessonFailed(f"The BPF program {program} did not compile.",
+                            details=file_lines(compiler_messages(output), lesson.program_path).replace(
+                                _VIRTUAL, str(program)),
+                            fix=f"Fix the error at the file and line shown above in {program}, then run again.")
+    if "Failed to load BPF program" in message:
+        start = output.find("bpf: Failed to load program")  # the verifier's log, without clang's warnings
+        log = "\n".join(output[max(start, 0):].strip().splitlines()[-25:])
+        function = re.search(r"program b?'?([\w]+)", message)
+        name = function.group(1) if function else "a probe function"
+        line = refused_line(log, lesson.program_path)
+        at = f" at {program}:{line}" if line else f" in {program}"
+        reason = verifier_reason(log)
+        says = f" (the verifier says: {reason})" if reason else ""
+        return LessonFailed(f"The kernel's verifier rejected {name}(){at}: it could not prove the program safe{says}.",
+                            details=log, fix="Read the verifier's last lines above: they name the instruction it refused "
+                            "(typically a map value used without a NULL check, or a loop without a fixed bound).")
+    if "Failed to attach" in message or "could not determine address" in message or "not found" in message:
+        return LessonFailed(f"Attaching the probe failed: {message}.", details=compiler_messages(output),
+                            fix="Check that the kernel function, tracepoint, binary or symbol exists on this machine "
+                            "(python -m runner doctor lists what this kernel offers).")
+    return LessonFailed(f"Loading the lesson failed: {message}.", details=compiler_messages(output),
+                        fix="Run again with --debug to see where.")
