@@ -228,7 +228,7 @@ def run(lesson, opts, out, load_args=None):
                 params = {k: v for k, v in lesson.workload.items() if k != "kind"}
                 proc = workload.start(lesson.workload["kind"], **params)
                 summary["workload_pid"] = proc.pid
-            code = poll_until_done(source, proc, opts, out, lesson, summary, started)
+            poll_until_done(source, proc, opts, out, lesson, summary, started)
         except KeyboardInterrupt:
             # Ctrl-C is how a learner ends a trace: a map's last counts, the summary, exit 0
             if source is not None:
@@ -262,7 +262,7 @@ def poll_until_done(source, proc, opts, out, lesson, summary, started):
         for record in source.poll(max(wait, 0)):
             if _count(record, source, out, lesson, summary, workload_pid, opts):
                 out.flush()
-                return 0
+                return
         out.flush()
         if proc is not None and summary["workload"] is None and proc.poll() is not None:
             summary["workload"] = workload.report(proc) or {"pid": proc.pid, "comm": workload.COMM, "ops": 0,
@@ -270,7 +270,6 @@ def poll_until_done(source, proc, opts, out, lesson, summary, started):
             if not opts.duration:
                 settle = time.monotonic() + 0.5
     read_final(source, opts, out, lesson, summary, workload_pid)
-    return 0
 
 
 def _count(record, source, out, lesson, summary, workload_pid, opts):
@@ -285,7 +284,7 @@ def _count(record, source, out, lesson, summary, workload_pid, opts):
 
 
 def read_final(source, opts, out, lesson, summary, workload_pid):
-    """A map's counts since the last interval: the final table."""
+    """What the source still holds at the end: unread events, or a map's counts since its last read."""
     for record in source.final():
         if _count(record, source, out, lesson, summary, workload_pid, opts):
             break
