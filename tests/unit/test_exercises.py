@@ -88,10 +88,9 @@ def test_solution_yes_shows_the_files_and_is_remembered(capsys):
     assert state["lessons"]["lesson1"]["solution_seen"]
 
 
-def test_commands_on_a_lesson_without_an_exercise_are_usage_errors(capsys):
-    plain = next((l for l in lessons.load_all() if exercises.of(l) is None), None)
-    if plain is None:
-        pytest.skip("every lesson has an exercise")
+def test_commands_on_a_lesson_without_an_exercise_are_usage_errors(capsys, tmp_path, monkeypatch):
+    plain = lesson_without_exercise(tmp_path, monkeypatch)
+    assert exercises.of(plain) is None
     for command in ("check", "solution", "watch"):
         assert main([command, plain.id]) == 2
         assert "has no exercise yet" in capsys.readouterr().err
@@ -170,3 +169,13 @@ def test_watch_ignores_a_file_missing_mid_save(tmp_path):
     before = watch.snapshot([path])
     path.unlink()
     assert watch.snapshot([path]) == {str(path): None} != before
+
+
+def lesson_without_exercise(tmp_path, monkeypatch):
+    """A lesson 9 whose folder has no exercise/, as the only lesson the runner knows."""
+    monkeypatch.setattr(lessons, "LESSONS_DIR", tmp_path)
+    plain = lessons.Lesson(number=9, name="plain", title="A lesson without an exercise", teaches="nothing",
+                           events="trace_pipe", columns=["pid"])
+    plain.folder.mkdir()
+    monkeypatch.setattr(lessons, "load_all", lambda path=None: [plain])
+    return plain
