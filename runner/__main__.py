@@ -10,7 +10,6 @@ try:  # Ctrl-C while Python is still importing the runner: nothing to undo, and 
     import json
 
     from . import errors, lessons, render
-    from . import exercises, progress
 except KeyboardInterrupt:
     sys.exit(130)
 
@@ -40,7 +39,8 @@ exit codes:
 """
 
 COMMANDS = ("list", "doctor", "show", "run", "format")
-COMMANDS += exercises.COMMANDS  # check, watch, hint, solution, progress, next, reset
+EXERCISE_COMMANDS = ("check", "watch", "hint", "solution", "progress", "next", "reset")  # runner/exercises.py
+COMMANDS += EXERCISE_COMMANDS
 COMMANDS += ("notebook",)
 
 
@@ -54,6 +54,43 @@ def positive(kind):
             raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
         return value
     return parse
+
+
+def add_exercise_parsers(sub):
+    """check, watch, hint, solution, progress, next, reset: their work is in exercises.py and progress.py."""
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("check", help="check your exercise against the real kernel", formatter_class=raw,
+                       epilog="examples:\n    sudo python -m runner check lesson1          # passed or not, and why\n"
+                              "    sudo python -m runner check lesson1 --json   # the same as one JSON object\n"
+                              "    sudo python -m runner check 1 --dir ~/my-try  # your files in another folder\n\n"
+                              "exit codes: 0 passed, 1 not yet, 2 usage error, 3 environment not ready")
+    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+    p.add_argument("-j", "--json", action="store_true", help="one JSON object: the results and the run's summary")
+    p.add_argument("--dir", metavar="DIR", help="check the files in DIR instead of the lesson's exercise/ folder")
+
+    p = sub.add_parser("watch", help="re-check your exercise each time you save it (Ctrl-C ends)",
+                       formatter_class=raw, epilog="example:\n    sudo python -m runner watch lesson1")
+    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+    p.add_argument("--dir", metavar="DIR", help="watch and check the files in DIR instead")
+    p.add_argument("--interval", type=float, default=0.5, metavar="S", help="look for changes every S seconds")
+
+    p = sub.add_parser("hint", help="a hint for a lesson's exercise", formatter_class=raw,
+                       epilog="example:\n    python -m runner hint lesson1")
+    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+
+    p = sub.add_parser("solution", help="show the reference solution of an exercise (asks first)",
+                       formatter_class=raw, epilog="examples:\n    python -m runner solution lesson1\n"
+                                                   "    python -m runner solution lesson1 --yes   # do not ask")
+    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+    p.add_argument("-y", "--yes", action="store_true", help="show it without asking")
+
+    p = sub.add_parser("progress", help="which lessons and exercises are done", formatter_class=raw,
+                       epilog="examples:\n    python -m runner progress\n    python -m runner progress --json")
+    p.add_argument("-j", "--json", action="store_true", help="the same as JSON")
+    sub.add_parser("next", help="the next unfinished lesson and what to do there", formatter_class=raw,
+                   epilog="example:\n    python -m runner next")
+    sub.add_parser("reset", help="forget all progress (deletes the progress file)", formatter_class=raw,
+                   epilog="example:\n    python -m runner reset")
 
 
 def build_parser():
@@ -106,7 +143,7 @@ def build_parser():
     shape.add_argument("-j", "--json", action="store_true", help="the parsed fields as JSON")
     shape.add_argument("--c", action="store_true", help="a C struct for attach_tracepoint(), fixed-width types only")
     shape.add_argument("--ctypes", action="store_true", help="a ctypes.Structure with the same layout")
-    exercises.add_parsers(sub)
+    add_exercise_parsers(sub)
     p = sub.add_parser("notebook", help="JupyterLab on the lesson notebooks, on 127.0.0.1 with a token",
                        epilog=NOTEBOOK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", type=positive(int), metavar="N", help="port to listen on (default: a free one)")
@@ -232,10 +269,14 @@ def main(argv=None):
     args = build_parser().parse_args(normalize(argv))
     args.argv = normalize(argv)  # for --kernel: the same command again, inside the VM
     command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format,
-               "notebook": cmd_notebook}.get(args.command) or exercises.HANDLERS[args.command]
+               "notebook": cmd_notebook}.get(args.command)
     try:
+        if command is None:  # imported only for these commands: a lesson run does not pay for them
+            from . import exercises
+            command = exercises.HANDLERS[args.command]
         code = command(args)
         if args.command == "run" and code == 0:
+            from . import progress
             progress.note_run(args.lesson)  # for python -m runner progress and next
         return code
     except errors.RunnerError as err:
