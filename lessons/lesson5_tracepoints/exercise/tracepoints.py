@@ -12,8 +12,8 @@ from pathlib import Path
 from bcc import BPF
 
 # The format-file parser is shared with `python -m runner format`: it lives in
-# runner/formats.py, two folders up from this file.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# runner/formats.py, three folders up from this exercise file.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from runner import formats  # noqa: E402
 
 PROGRAM = Path(__file__).with_name("tracepoints.c")
