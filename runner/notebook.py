@@ -145,9 +145,6 @@ class Controller:
         """The BPF program the glue compiles, straight from lessons/<folder>/<name>.c."""
         return _code(self.lesson.program_path, "c")
 
-    def show_glue(self):
-        return _code(self.lesson.glue_path, "python")
-
     # -- attach and detach -------------------------------------------------------------------------
     def load(self):
         """Compile and attach with the glue's own load(); says which probes, and any fallback."""
