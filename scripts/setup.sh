@@ -6,11 +6,6 @@
 #
 # 1. BCC from the OS packages (never the unrelated PyPI project named "bcc")
 # 2. kernel headers for the running kernel, or the nearest ones the distro has, wired for BCC
-headers_for=$(cat "/lib/modules/$RELEASE/build/include/config/kernel.release" 2>/dev/null || true)
-if [ -n "$headers_for" ] && [ "$headers_for" != "$RELEASE" ]; then
-    warn "kernel headers are for $headers_for, the nearest the distro has to the running $RELEASE (no exact package exists). BCC compiles against them fine for these lessons; clang may warn about a 'nocf_check' attribute (harmless)."
-fi
-
 # 3. debugfs and tracefs mounted (BCC reads /sys/kernel/debug/tracing)
 # 4. .venv from the OS python with --system-site-packages (so bcc imports), then requirements.txt
 set -euo pipefail
@@ -55,7 +50,9 @@ apt_update_once() {
     fi
 }
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# Both read a command's whole output first: under pipefail, "cmd | grep -q" fails whenever grep
+# exits early and cmd dies of SIGPIPE (apt-cache policy does, every time).
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
 apt_install() {
     local missing=()
@@ -67,7 +64,8 @@ apt_install() {
 }
 
 available() {  # a package apt can install
-    apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]'
+    local policy
+    policy=$(apt-cache policy "$1" 2>/dev/null) && [[ $policy == *"Candidate: "[0-9]* ]]
 }
 
 # 1. BCC and the tools the tests use ------------------------------------------------------

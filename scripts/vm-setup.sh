@@ -22,7 +22,8 @@ command -v apt-get >/dev/null && [ -f /etc/debian_version ] || \
     fail "the VM kernels are Debian's packages, fetched with apt; this machine has no apt." \
          "run the lessons on your own kernel, or use a Debian or Ubuntu machine for --kernel"
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# reads the whole output, as setup.sh does: under pipefail "cmd | grep -q" can fail on cmd's SIGPIPE
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
 missing=()
 for p in qemu-system-x86 kmod busybox-static; do installed "$p" || missing+=("$p"); done
@@ -34,8 +35,7 @@ fi
 
 pin=$(sed -n 's/^\(virtme-ng==[^ #]*\).*/\1/p' requirements.txt)
 [ -n "$pin" ] || fail "requirements.txt does not pin virtme-ng." "restore it with git checkout -- requirements.txt"
-if ! "$VENV/bin/python" -m pip show -q virtme-ng 2>/dev/null | grep -q . || \
-   [ "$("$VENV/bin/python" -m pip show virtme-ng 2>/dev/null | sed -n 's/^Version: //p')" != "${pin#virtme-ng==}" ]; then
+if [ "$("$VENV/bin/python" -m pip show virtme-ng 2>/dev/null | sed -n 's/^Version: //p')" != "${pin#virtme-ng==}" ]; then
     say "pip install $pin"
     "$VENV/bin/python" -m pip install -q "$pin"
 fi
