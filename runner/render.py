@@ -39,6 +39,30 @@ def row(cells):
     return " ".join(cells).rstrip()
 
 
+def log2_rows(buckets):
+    """A log2 histogram's buckets ({k: count}, as bpf_log2l() numbers them) as rows {low, high, count}.
+
+    Bucket 0 holds the value 0 and bucket k >= 1 the values 2**(k-1) to 2**k - 1. Rows run from
+    bucket 1 (or 0, when it counted something) to the highest non-empty bucket, empty ones included.
+    """
+    counted = {k: n for k, n in buckets.items() if n}
+    if not counted:
+        return []
+    first = 0 if counted.get(0) else 1
+    return [{"low": 0 if k == 0 else 1 << (k - 1), "high": 0 if k == 0 else (1 << k) - 1,
+             "count": counted.get(k, 0)} for k in range(first, max(counted) + 1)]
+
+
+def log2_lines(label, rows, width=40):
+    """BCC's print_log2_hist() layout: one line a bucket, with a bar scaled to the largest count."""
+    most = max((r["count"] for r in rows), default=0) or 1
+    lines = [f"{label:>24} : count     distribution"]
+    for r in rows:
+        bar = "*" * round(width * r["count"] / most)
+        lines.append(f"{r['low']:>10} -> {r['high']:<10} : {r['count']:<9} |{bar:<{width}}|")
+    return lines
+
+
 class Output:
     """Where a run's narration, events and summary go."""
 
@@ -140,6 +164,9 @@ class Output:
         elif work:
             lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
                          f"{summary['workload_events']} of the events above are its.")
+        hist = summary.get("histogram")
+        if hist and hist["buckets"]:
+            lines[:0] = log2_lines(hist["label"], hist["buckets"]) + [""]
         if summary["lost"]:
             lines.append(f"{summary['lost']} events were lost: the buffer filled faster than user space read it.")
         lines.append("Probes: " + ", ".join(f"{p['mechanism']} {p['target']}" for p in summary["probes"])

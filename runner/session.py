@@ -11,7 +11,7 @@ import select
 import signal
 import time
 
-from . import doctor, targets, workload
+from . import doctor, render, targets, workload
 from .diagnostics import captured_stderr, compiler_messages, explain_load_failure
 from .errors import EnvironmentNotReady, Terminated
 
@@ -229,10 +229,12 @@ def run(lesson, opts, out, load_args=None):
                 proc = workload.start(lesson.workload["kind"], **params)
                 summary["workload_pid"] = proc.pid
             poll_until_done(source, proc, opts, out, lesson, summary, started)
+            read_histogram(glue, b, lesson, summary)
         except KeyboardInterrupt:
             # Ctrl-C is how a learner ends a trace: a map's last counts, the summary, exit 0
             if source is not None:
                 read_final(source, opts, out, lesson, summary, proc.pid if proc is not None else None)
+                read_histogram(glue, b, lesson, summary)
         except Terminated as term:
             code = 128 + term.signum
         finally:
@@ -247,6 +249,20 @@ def run(lesson, opts, out, load_args=None):
         summary.update(source.describe())
         out.summary(summary)
     return code
+
+
+def read_histogram(glue, b, lesson, summary):
+    """A lesson whose lessons.toml entry names a `histogram` label: glue.histogram(b), read once at the end.
+
+    Only a single histogram ({bucket: count}) is shown; other shapes (one per process, as in lesson 6's
+    exercise) are the lesson's rows already, and are left out here.
+    """
+    label = lesson.extra.get("histogram")
+    if not label or not hasattr(glue, "histogram"):
+        return
+    buckets = glue.histogram(b)
+    if all(isinstance(k, int) for k in buckets):
+        summary["histogram"] = {"label": label, "buckets": render.log2_rows(buckets)}
 
 
 def poll_until_done(source, proc, opts, out, lesson, summary, started):

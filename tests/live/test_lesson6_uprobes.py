@@ -118,6 +118,14 @@ def test_lesson6_runner_shows_the_workload_calls_and_strings():
             calls[e["comm"]] += e["count"]
     # the workload's 3 calls, and the one Python made at start-up (before it renamed itself) to build sys.version
     assert calls == Counter({"bcc-workload": 3, "python": 1})
+    # the uretprobe's histogram, read once at the end: each string's calls in the bucket of its length
+    expected = Counter()
+    for s, c in work["strings"].items():
+        expected[len(s).bit_length()] += c  # bpf_log2l(n) is n's bit length: 11 bytes are bucket 4 (8..15)
+    hist = summary["histogram"]
+    assert hist["label"] == "strlen() returned"
+    shown = {r["high"].bit_length(): r["count"] for r in hist["buckets"] if r["count"]}
+    assert shown == dict(expected) and sum(shown.values()) == 100
     mechanisms = [p["mechanism"] for p in summary["probes"]]
     assert mechanisms == ["uprobe", "uretprobe", "uprobe"] and summary["fallbacks"] == []
     assert_nothing_left(before, PROGRAMS)

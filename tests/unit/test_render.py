@@ -57,3 +57,28 @@ def test_compiler_messages_keep_errors_and_real_warnings_but_drop_the_harmless_h
     assert "hello.c:12:5: error: use of undeclared identifier 'oops'" in kept
     assert "hello.c:3:9: warning: unused variable 'x'" in kept
     assert "    oops;" in kept
+
+
+def test_log2_rows_number_buckets_as_bpf_log2l_does_and_keep_the_empty_ones_between():
+    # bpf_log2l(v): 0 for 0, else floor(log2(v)) + 1, so bucket 4 holds 8..15 and bucket 7 holds 64..127
+    rows = render.log2_rows({4: 25, 7: 3, 9: 0})
+    assert [(r["low"], r["high"], r["count"]) for r in rows] == [
+        (1, 1, 0), (2, 3, 0), (4, 7, 0), (8, 15, 25), (16, 31, 0), (32, 63, 0), (64, 127, 3)]
+    assert render.log2_rows({0: 2, 1: 1})[0] == {"low": 0, "high": 0, "count": 2}
+    assert render.log2_rows({}) == render.log2_rows({3: 0}) == []
+
+
+def test_the_summary_shows_a_histogram_with_bars_scaled_to_the_largest_bucket():
+    out = render.Output(stream=io.StringIO())
+    summary = {"events": 4, "lost": None, "duration": 1.0, "rows": 1, "intervals": 1, "probes": [],
+               "fallbacks": [], "kernel": "6.18", "workload": None,
+               "histogram": {"label": "strlen() returned", "buckets": render.log2_rows({2: 1, 3: 4})}}
+    out.summary(summary)
+    lines = out.stream.getvalue().splitlines()
+    first = next(i for i, line in enumerate(lines) if "strlen() returned" in line)
+    assert lines[first].split() == ["strlen()", "returned", ":", "count", "distribution"]
+    one, two, three = lines[first + 1:first + 4]
+    assert one.split()[:5] == ["1", "->", "1", ":", "0"] and one.count("*") == 0
+    assert two.split()[:5] == ["2", "->", "3", ":", "1"] and two.count("*") == 10
+    assert three.split()[:5] == ["4", "->", "7", ":", "4"] and three.count("*") == 40
+    assert one.index("|") == two.index("|") == three.index("|") and lines[first + 4] == ""
