@@ -177,6 +177,8 @@ def run(exercise, directory=None):
     directory = Path(directory or exercise.folder).resolve()
     lesson = _InFolder(**{f.name: getattr(exercise.lesson, f.name) for f in dataclasses.fields(exercise.lesson)})
     lesson.directory = directory
+    # a check judges the rows; the learner's histogram() may return another shape than the lesson's
+    lesson.extra = {k: v for k, v in lesson.extra.items() if k != "histogram"}
     lesson.workload = exercise.workload
     opts = argparse.Namespace(duration=exercise.duration, events=None, no_workload=False, no_code=True, pages=8,
                               interval=exercise.interval, json=False, quiet=True, pid=None, probe=None)
