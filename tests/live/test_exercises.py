@@ -3,6 +3,7 @@ and broken programs get the friendly message, never a traceback. Always on tempo
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -128,6 +129,10 @@ def test_a_verifier_rejection_is_one_sentence_with_the_verifiers_message(source,
     proc = check("lesson1", folder, tmp_path / "state")
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
     (sentence,) = [line for line in proc.stdout.splitlines() if line.startswith("  FAIL")]
+    if where.startswith("at ") and not re.search(r"^\s*; .* @ main\.c:\d+$", proc.stdout, re.M):
+        # The line comes from the `; source @ main.c:N` lines of the verifier's log, which a kernel writes
+        # only where it took the program's BTF line info (not inside Debian's 6.1 VM): then only the file.
+        where = "in {program}"
     assert sentence.startswith(f"  FAIL  The kernel's verifier rejected hello() {where.format(program=program)}: ")
     assert f"(the verifier says: {says}" in sentence
     assert "processed" in proc.stdout, "the verifier's log is shown under the sentence"
