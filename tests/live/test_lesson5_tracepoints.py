@@ -14,19 +14,27 @@ FIXTURES = Path(__file__).parent.parent / "unit" / "fixtures" / "formats"
 LESSON = lessons.find("lesson5")
 
 
-def test_lesson5_counts_one_reset_per_refused_connect_with_its_ports_and_the_exec_filenames():
+def traces_socketless_resets():
+    """Kernels 6.10 and later run tcp:tcp_send_reset also for resets sent without a socket (a closed port's),
+    in the same series that gave it its `reason` field; earlier ones only for resets a socket sends."""
+    return any(f.name == "reason" for f in formats.read("tcp:tcp_send_reset").fields)
+
+
+def test_lesson5_counts_one_reset_per_refused_connect_and_aborted_connection_with_its_ports_and_the_exec_filenames():
     before = kernel_state()
     events, summary = run_json("lesson5")
     work = summary["workload"]
-    expected = {(r["family"], r["addr"], r["closed_port"], r["client_port"]) for r in work["resets"]}
-    assert len(expected) == len(work["resets"]) >= 3
-    # The reset goes from the closed port back to the connecting socket: src is the closed port.
-    seen = [(e["family"], e["saddr"], e["sport"], e["dport"]) for e in events if e["event"] == "reset"
-            and (e["family"], e["saddr"], e["sport"], e["dport"]) in expected]
-    assert sorted(seen) == sorted(expected)  # exactly one reset per refused connect, none missing
+    refused = {(r["family"], r["addr"], r["closed_port"], r["client_port"]) for r in work["resets"]}
+    aborted = {(r["family"], r["addr"], r["client_port"], r["server_port"]) for r in work["aborts"]}
+    assert len(refused) == len(work["resets"]) >= 3 and len(aborted) == len(work["aborts"]) >= 1
+    resets = [(e["family"], e["saddr"], e["sport"], e["dport"]) for e in events if e["event"] == "reset"]
+    # A refused connect's reset goes from the closed port back to the connecting socket (src: the closed port);
+    # an aborted connection's from the closing client to the server. Exactly one each, none missing.
+    assert sorted(r for r in resets if r in aborted) == sorted(aborted)
+    assert sorted(r for r in resets if r in refused) == (sorted(refused) if traces_socketless_resets() else [])
     for e in events:
-        if e["event"] == "reset" and (e["family"], e["saddr"], e["sport"], e["dport"]) in expected:
-            assert e["daddr"] == e["saddr"]  # loopback both ways
+        if e["event"] == "reset" and (e["family"], e["saddr"], e["sport"], e["dport"]) in refused | aborted:
+            assert e["daddr"] == e["saddr"] and e["pid"] == work["pid"]  # loopback both ways, in the workload
     execs = {(e["pid"], e["filename"]) for e in events if e["event"] == "exec"}
     for child in work["execs"]:
         assert (child["pid"], child["filename"]) in execs

@@ -56,12 +56,16 @@ def test_lesson4_checker_without_the_workloads_sends_says_so():
 # -- lesson 5: the reason of each reset -------------------------------------------------------
 
 RESETS = {"workload": {"resets": [{"family": "ipv4", "addr": "127.0.0.1", "closed_port": 5000, "client_port": p}
-                                  for p in (6001, 6002)]}}
+                                  for p in (6001, 6002)],
+                       "aborts": [{"family": "ipv4", "addr": "127.0.0.1", "client_port": 7001, "server_port": 8000}]}}
+ABORT = {"event": "reset", "family": "ipv4", "saddr": "127.0.0.1", "sport": 7001, "daddr": "127.0.0.1", "dport": 8000,
+         "pid": 9}
 
 
-def resets(reason=None, ports=(6001, 6002)):
+def resets(reason=None, ports=(6001, 6002), abort=True):
+    """The refused connects' resets (from the closed port 5000), and the aborted connection's (7001 -> 8000)."""
     events = [{"event": "reset", "family": "ipv4", "saddr": "127.0.0.1", "sport": 5000, "daddr": "127.0.0.1",
-               "dport": p, "pid": 9} for p in ports]
+               "dport": p, "pid": 9} for p in ports] + ([dict(ABORT)] if abort else [])
     if reason is not None:
         for event in events:
             event["reason"] = reason
@@ -88,16 +92,21 @@ def test_lesson5_checker_compares_with_the_reason_value_in_the_kernels_format(ke
     assert ok == passed and explained in sentence
 
 
-def test_lesson5_checker_on_a_kernel_without_the_reason_field_says_so_and_judges_none(kernel_format):
+def test_lesson5_checker_on_a_kernel_without_the_reason_field_judges_the_aborts_and_no_reason(kernel_format):
+    # before 6.10 tcp_send_reset fires only for resets a socket sends: the aborted connection's, not the refused ones
     kernel_format("tcp_send_reset-5.15.format")
-    ok, sentence = verdict(checker("lesson5").check(resets(), RESETS))
+    ok, sentence = verdict(checker("lesson5").check(resets(ports=()), RESETS))
     assert ok and "has no reason field" in sentence and "none was judged" in sentence
+    ok, sentence = verdict(checker("lesson5").check(resets(ports=(), abort=False), RESETS))
+    assert not ok and "send 1 reset, but" in sentence and "reported none" in sentence
 
 
 def test_lesson5_checker_needs_every_reset_of_the_workload(kernel_format):
     kernel_format("tcp_send_reset-6.18.format")
     ok, sentence = verdict(checker("lesson5").check(resets(1, ports=(6001,)), RESETS))
-    assert not ok and "1 of the 2 resets" in sentence
+    assert not ok and "2 of the 3 resets" in sentence
+    ok, sentence = verdict(checker("lesson5").check(resets(1, abort=False), RESETS))
+    assert not ok and "2 of the 3 resets" in sentence
 
 
 def test_lesson5_reason_names_come_from_the_print_fmt():

@@ -5,7 +5,9 @@ which connects to a loopback port nobody listens on (IPv4, and IPv6 where ::1 wo
 each SYN with a reset, for the reason SK_RST_REASON_NO_SOCKET: no socket wants the packet. What number
 that reason has is the kernel's business, so the check reads it from this kernel's own format file (the
 `__print_symbolic(REC->reason, { 1, "NO_SOCKET" }, ...)` table of its print fmt), never from a constant.
-Kernels before 6.10 have no reason field: the check says so and does not judge one.
+Kernels before 6.10 have no reason field, and do not trace the resets of a closed port at all (only those
+a socket sends, like the workload's aborted connections'): there the check judges those resets alone, and
+says that it judges no reason.
 """
 
 import re
@@ -33,28 +35,36 @@ def matches(value, number, name):
 
 
 def check(events, summary):
-    resets = summary["workload"]["resets"]
-    expected = {(r["family"], r["addr"], r["closed_port"], r["client_port"]) for r in resets}
-    # The kernel answers from the closed port to the connecting socket: the reset's source is the closed port.
-    mine = [e for e in events if e.get("event") == "reset"
-            and (e.get("family"), e.get("saddr"), e.get("sport"), e.get("dport")) in expected]
-    if not mine:
-        return [(False, f"The workload's {len(resets)} refused connects made the kernel send {len(resets)} resets, "
-                        "but your program reported none of them: keep on_tcp_send_reset() submitting its event "
-                        "as the lesson does, with the addresses and ports.")]
-    seen = {(e["family"], e["saddr"], e["sport"], e["dport"]) for e in mine}
-    if seen != expected:
-        return [(False, f"Your program reported {len(seen)} of the {len(resets)} resets the kernel sent for the "
-                        "workload's refused connects: keep on_tcp_send_reset() submitting one event per reset, and "
-                        "check again (a busy machine can lose events: the summary says if any were lost).")]
-    results = [(True, f"Your program reported each of the {len(resets)} resets the kernel sent for the workload's "
-                      "refused connects.")]
+    work = summary["workload"]
     fmt = formats.read("tcp:tcp_send_reset")
-    if not any(f.name == "reason" for f in fmt.fields):
+    has_reason = any(f.name == "reason" for f in fmt.fields)
+    # Kernels before 6.10 (no reason field yet) trace only resets sent from a socket, such as an aborted
+    # connection's, not those answering a closed port: there, the refused connects' resets are not expected.
+    refused = {(r["family"], r["addr"], r["closed_port"], r["client_port"]) for r in work["resets"]}
+    aborted = {(r["family"], r["addr"], r["client_port"], r["server_port"]) for r in work.get("aborts", [])}
+    expected = aborted | refused if has_reason else aborted
+    # A refused connect's reset comes from the closed port; an aborted connection's from the closing client.
+    seen = {(e.get("family"), e.get("saddr"), e.get("sport"), e.get("dport")) for e in events
+            if e.get("event") == "reset"} & expected
+    if not seen:
+        return [(False, f"The workload made the kernel send {len(expected)} reset{'s' * (len(expected) != 1)}, but "
+                        "your program reported none of them: keep on_tcp_send_reset() submitting its event as the lesson does, with the "
+                        "addresses and ports.")]
+    if seen != expected:
+        return [(False, f"Your program reported {len(seen)} of the {len(expected)} resets the kernel sent for the "
+                        "workload: keep on_tcp_send_reset() submitting one event per reset, and check again (a busy "
+                        "machine can lose events: the summary says if any were lost).")]
+    results = [(True, f"Your program reported each of the {len(expected)} resets the kernel sent for the workload's "
+                      "refused connects and aborted connections." if has_reason else
+                      f"Your program reported each of the {len(expected)} resets the workload's aborted connections "
+                      "sent.")]
+    if not has_reason:
         results.append((True, "This kernel's tcp:tcp_send_reset has no reason field (it arrived in Linux 6.10), so "
                               "there is no reason to print here and none was judged; your #ifdef "
                               "TCP_SEND_RESET_HAS_REASON keeps the program compiling on it."))
         return results
+    mine = [e for e in events if e.get("event") == "reset"
+            and (e.get("family"), e.get("saddr"), e.get("sport"), e.get("dport")) in refused]
     names = reason_names(fmt)
     number = next((value for value, name in names.items() if name == EXPECTED), None)
     if "reason" not in mine[0]:
