@@ -156,8 +156,9 @@ def parse(text, path=None):
             continue
         if stripped.startswith("name:"):
             name = stripped[5:].strip()
-            if not re.fullmatch(r"[A-Za-z_]\w*", name):
-                raise FormatError(f"the event name {name!r} is not a C identifier", number, path)
+            # letters, digits and _, but it may start with a digit (9p:9p_client_req): see c_name()
+            if not re.fullmatch(r"\w+", name, re.ASCII):
+                raise FormatError(f"the event name {name!r} is not made of letters, digits and _", number, path)
         elif stripped.startswith("ID:"):
             ident = _int(stripped[3:], "ID", number, path)
         elif stripped == "format:":
@@ -298,8 +299,13 @@ def needs_packing(fmt):
     return False
 
 
+def c_name(fmt):
+    """The event's name as the start of a C identifier: 9p_client_req becomes _9p_client_req."""
+    return f"_{fmt.name}" if fmt.name[:1].isdigit() else fmt.name
+
+
 def struct_name(fmt):
-    return f"{fmt.name}_args"
+    return f"{c_name(fmt)}_args"
 
 
 def c_struct(fmt, name=None, defines=True):
@@ -324,7 +330,7 @@ def c_struct(fmt, name=None, defines=True):
         position = field.offset + field.size
     lines.append("}" + (" __attribute__((packed))" if packed else "") + ";")
     if defines:
-        prefix = fmt.name.upper()
+        prefix = c_name(fmt).upper()
         for field in fmt.fields:
             if not field.common:
                 lines.append(f"#define {prefix}_HAS_{field.name.upper()} 1")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from runner import exercises
+from runner import exercises, formats
 from tests.support import ROOT, assert_nothing_left, kernel_state
 
 pytestmark = pytest.mark.bpf
@@ -50,6 +50,9 @@ def as_json(proc):
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.lesson.id)
 def test_the_untouched_starting_files_run_but_fail_the_check_with_a_reason(exercise, tmp_path):
+    if exercise.lesson.number == 5 and not any(f.name == "reason" for f in formats.read("tcp:tcp_send_reset").fields):
+        pytest.skip("this kernel's tcp:tcp_send_reset has no reason field (before Linux 6.10), so lesson 5's exercise "
+                    "has nothing to add and its checker passes the untouched files, saying so")
     proc = check(exercise.lesson.id, copy(exercise, tmp_path), tmp_path / "state", "--json")
     result = as_json(proc)
     assert proc.returncode == 1 and result["passed"] is False

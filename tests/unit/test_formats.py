@@ -176,3 +176,17 @@ def test_cli_unknown_tracepoint_exits_2():
 def test_cli_help_ends_with_examples():
     proc = run_format("--help")
     assert proc.stdout.rstrip().splitlines()[-1].strip().startswith("python -m runner format --list")
+
+
+def test_an_event_name_that_starts_with_a_digit_parses_and_makes_valid_c_and_python_names():
+    # Debian 6.1 with the 9p module loaded (as in the VMs) has 9p:9p_client_req; an identifier cannot start with 9
+    fmt = formats.parse("name: 9p_client_req\nID: 7\nformat:\n"
+                        "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+                        "\tfield:int tag;\toffset:8;\tsize:4;\tsigned:1;\n\nprint fmt: \"tag %d\", REC->tag\n")
+    assert fmt.name == "9p_client_req"
+    source = formats.c_struct(fmt)
+    assert "struct _9p_client_req_args {" in source and "#define _9P_CLIENT_REQ_HAS_TAG 1" in source
+    assert formats.ctypes_struct(fmt).__name__.isidentifier()
+    compile(formats.ctypes_source(fmt), "<ctypes>", "exec")
+    with pytest.raises(formats.FormatError, match="line 1"):
+        formats.parse("name: 9p-client\nID: 7\nformat:\n\tfield:int a;\toffset:0;\tsize:4;\tsigned:1;\n")
