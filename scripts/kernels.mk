@@ -5,8 +5,9 @@
 #   sudo make test-kernels   the live tests (-m bpf) inside each kernel, one result line per kernel,
 #                            then the VM runner's own failure tests (-m vm) on the host
 #   sudo make test-kernels KERNELS=6.12                 one kernel only
-#   sudo make test-kernels KERNEL_TESTS="tests/live -m 'bpf and not vm'"   every live test, not only
-#                            the kprobe paths (lessons 1 and 4, doctor): about 18 min per kernel under TCG
+#   sudo BCC_LESSONS_VM_TIMEOUT=1800 make test-kernels KERNEL_TESTS="tests/live/test_lesson5_tracepoints.py -m 'bpf and not vm'"
+#                            other live tests than the kprobe paths (lessons 1 and 4, doctor); under TCG the
+#                            lesson and exercise tests take about 11 min per kernel, the whole live suite far longer
 KERNELS ?= 6.1 6.12
 KERNEL_TESTS ?=
 
