@@ -78,6 +78,10 @@ class Format:
     def field(self, name):
         return next(f for f in self.fields if f.name == name)
 
+    def has(self, name):
+        """Whether this kernel's record has a field of that name (layouts change between kernels)."""
+        return any(f.name == name for f in self.fields)
+
     def to_json(self):
         return {"category": self.category, "name": self.name, "id": self.id, "size": self.size,
                 "fields": [asdict(f) for f in self.fields], "print_fmt": self.print_fmt}

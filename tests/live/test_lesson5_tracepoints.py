@@ -17,7 +17,7 @@ LESSON = lessons.find("lesson5")
 def traces_socketless_resets():
     """Kernels 6.10 and later run tcp:tcp_send_reset also for resets sent without a socket (a closed port's),
     in the same series that gave it its `reason` field; earlier ones only for resets a socket sends."""
-    return any(f.name == "reason" for f in formats.read("tcp:tcp_send_reset").fields)
+    return formats.read("tcp:tcp_send_reset").has("reason")
 
 
 def test_lesson5_counts_one_reset_per_refused_connect_and_aborted_connection_with_its_ports_and_the_exec_filenames():

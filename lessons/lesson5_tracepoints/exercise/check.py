@@ -37,19 +37,19 @@ def matches(value, number, name):
 def check(events, summary):
     work = summary["workload"]
     fmt = formats.read("tcp:tcp_send_reset")
-    has_reason = any(f.name == "reason" for f in fmt.fields)
+    has_reason = fmt.has("reason")
     # Kernels before 6.10 (no reason field yet) trace only resets sent from a socket, such as an aborted
     # connection's, not those answering a closed port: there, the refused connects' resets are not expected.
     refused = {(r["family"], r["addr"], r["closed_port"], r["client_port"]) for r in work["resets"]}
-    aborted = {(r["family"], r["addr"], r["client_port"], r["server_port"]) for r in work.get("aborts", [])}
+    aborted = {(r["family"], r["addr"], r["client_port"], r["server_port"]) for r in work["aborts"]}
     expected = aborted | refused if has_reason else aborted
     # A refused connect's reset comes from the closed port; an aborted connection's from the closing client.
     seen = {(e.get("family"), e.get("saddr"), e.get("sport"), e.get("dport")) for e in events
             if e.get("event") == "reset"} & expected
     if not seen:
         return [(False, f"The workload made the kernel send {len(expected)} reset{'s' * (len(expected) != 1)}, but "
-                        "your program reported none of them: keep on_tcp_send_reset() submitting its event as the lesson does, with the "
-                        "addresses and ports.")]
+                        "your program reported none of them: keep on_tcp_send_reset() submitting its event as the "
+                        "lesson does, with the addresses and ports.")]
     if seen != expected:
         return [(False, f"Your program reported {len(seen)} of the {len(expected)} resets the kernel sent for the "
                         "workload: keep on_tcp_send_reset() submitting one event per reset, and check again (a busy "
