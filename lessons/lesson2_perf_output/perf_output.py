@@ -3,20 +3,14 @@
 #
 # Lesson 2 of bcc-lessons. Run it alone with:  sudo python3 perf_output.py
 # or guided, with a workload that forks for you:  python -m runner lesson2
-import os
 from pathlib import Path
 
 from bcc import BPF
 
+from lessons.common import kernel_has_kprobes
+
 PROGRAM = Path(__file__).with_name("perf_output.c")
 PAGES = 8  # size of each CPU's ring, in memory pages (a power of two)
-
-
-def kernel_has_kprobes():
-    # Kernels built with CONFIG_KPROBES register a "kprobe" event source
-    # (older ones only offer the kprobe_events file in tracefs).
-    return (os.path.exists("/sys/bus/event_source/devices/kprobe")
-            or os.path.exists("/sys/kernel/debug/tracing/kprobe_events"))
 
 
 def load(kprobe=None):

@@ -3,10 +3,11 @@
 #
 # Lesson 4 of bcc-lessons. Run it alone with:  sudo python3 kprobes.py
 # or guided, with a workload that sends known sizes:  python -m runner lesson4
-import os
 from pathlib import Path
 
 from bcc import BPF
+
+from lessons.common import kernel_has_kprobes
 
 PROGRAM = Path(__file__).with_name("kprobes.c")
 
@@ -17,13 +18,6 @@ TRACEPOINTS = ["syscalls:sys_enter_sendto", "sock:sock_send_length"]
 # <uapi/linux/ptrace.h> from headers newer than BCC's clang makes it warn about
 # a duplicated __seg_gs in the x86 headers; harmless for BPF, so silenced.
 CFLAGS = ["-Wno-duplicate-decl-specifier"]
-
-
-def kernel_has_kprobes():
-    # Kernels built with CONFIG_KPROBES register a "kprobe" event source
-    # (older ones only offer the kprobe_events file in tracefs).
-    return (os.path.exists("/sys/bus/event_source/devices/kprobe")
-            or os.path.exists("/sys/kernel/debug/tracing/kprobe_events"))
 
 
 def load(kprobe=None):

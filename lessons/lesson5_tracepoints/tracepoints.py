@@ -5,16 +5,14 @@
 # or guided, with a workload that connects to a closed port and runs /bin/true:
 #   python -m runner lesson5
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
 from bcc import BPF
 
 # The format-file parser is shared with `python -m runner format`: it lives in
-# runner/formats.py, two folders up from this file.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from runner import formats  # noqa: E402
+# lessons/formats.py, beside the lesson folders.
+from lessons import formats
 
 PROGRAM = Path(__file__).with_name("tracepoints.c")
 EXEC, RESET = 1, 2

@@ -1,13 +1,14 @@
-// hello.c: the exercise of lesson 1 (the task is in README.md next to this file).
+// hello.c: the kernel side of lesson 1.
 //
-// Make each line say which process called clone(). Check your work with:
-//     sudo python -m runner check lesson1
-// or keep it checked every time you save:  sudo python -m runner watch lesson1
+// BCC compiles this file to BPF bytecode, the kernel's verifier checks it,
+// and from then on it runs inside the kernel every time a process calls
+// clone() (which is what fork() does underneath).
 
 int hello(void *ctx)
 {
-    // TODO: print the pid of the process that called clone(), e.g. "Hello from 1234".
-    //       bpf_get_current_pid_tgid() returns it in its upper 32 bits.
+    // Append one line to the kernel's trace buffer. Each line also carries
+    // the current process's name, pid, CPU and a timestamp, added by the
+    // kernel. User space reads the lines from /sys/kernel/debug/tracing/trace_pipe.
     bpf_trace_printk("Hello, World!\n");
     return 0;
 }

@@ -3,19 +3,13 @@
 #
 # Lesson 1 of bcc-lessons. Run it alone with:  sudo python3 hello.py
 # or guided, with a workload that forks for you:  python -m runner lesson1
-import os
 from pathlib import Path
 
 from bcc import BPF
 
+from lessons.common import kernel_has_kprobes
+
 PROGRAM = Path(__file__).with_name("hello.c")
-
-
-def kernel_has_kprobes():
-    # Kernels built with CONFIG_KPROBES register a "kprobe" event source
-    # (older ones only offer the kprobe_events file in tracefs).
-    return (os.path.exists("/sys/bus/event_source/devices/kprobe")
-            or os.path.exists("/sys/kernel/debug/tracing/kprobe_events"))
 
 
 def load(kprobe=None):

@@ -12,7 +12,7 @@ says that it judges no reason.
 
 import re
 
-from runner import formats
+from lessons import formats
 
 EXPECTED = "NO_SOCKET"  # what tcp_v4_rcv()/tcp_v6_rcv() give tcp_send_reset when no socket matches
 

@@ -1,0 +1,35 @@
+"""What lesson 3 counts: sleeps, made by this process and by children with names of their own.
+
+Sleep counts[0] times; one child per further count sleeps that many times. Each
+time.sleep() is one clock_nanosleep() syscall. Child i renames itself bcc-workload-i,
+so each process is its own key in a map counting per (pid, comm).
+unique=1: the names are bcc-<pid> and bcc-<pid>-i instead, shared with no other run
+(for counts per comm).
+"""
+import os
+import time
+from pathlib import Path
+
+COMM = "bcc-workload"
+
+
+def run(counts=(30, 20, 10), interval=0.02, unique=0):
+    counts = counts if isinstance(counts, (list, tuple)) else [counts]
+    name = f"bcc-{os.getpid()}" if int(unique) else COMM
+    if name != COMM:
+        Path("/proc/self/comm").write_text(name)
+    children = []
+    for i, n in enumerate(counts[1:], 1):
+        comm = f"{name}-{i}"
+        child = os.fork()
+        if child == 0:
+            Path("/proc/self/comm").write_text(comm)
+            for _ in range(n):
+                time.sleep(interval)
+            os._exit(0)
+        children.append({"pid": child, "comm": comm, "ops": n})
+    for _ in range(counts[0]):
+        time.sleep(interval)
+    for child in children:
+        os.waitpid(child["pid"], 0)
+    return {"ops": counts[0], "what": "sleeps (clock_nanosleep() calls)", "children": children, "comm": name}

@@ -1,0 +1,41 @@
+"""What lesson 6 counts: strlen() calls on known strings, and a few calls of a named function.
+
+The strings start with the lesson's mark (uprobes.c's MARK, read from that file here) and
+their lengths fall in four log2 buckets (8-15, 16-31, 32-63, 64-127); the last is longer
+than the 64 bytes the probe copies, so the lesson shows it cut. The mark is never written
+out whole in this file: Python's parser calls strlen() on pieces of the source it compiles,
+and the lesson's probe would count those calls too.
+"""
+import ctypes
+import re
+import sys
+from pathlib import Path
+
+MARK = re.search(r'#define MARK "([^"]*)"', Path(__file__).with_name("uprobes.c").read_text()).group(1)
+STRINGS = tuple(MARK + " " + text for text in (
+    "hi",
+    "uprobes count calls",
+    "the probe reads this string from user memory",
+    "a string longer than the probe's buffer of 64 bytes, so the kernel side copies only its start",
+))
+
+
+def run(count=100, function_calls=3, wait=0):
+    """Call libc's strlen() `count` times on STRINGS in turn, then Py_GetVersion() `function_calls` times.
+
+    Both through ctypes, so each call is exactly one call of the C function. wait=1: read one
+    line from stdin first, so that a test can attach to this pid before the calls start.
+    """
+    if wait:
+        sys.stdin.readline()
+    libc_strlen = ctypes.CDLL(None).strlen  # dlsym(): the implementation strlen's IFUNC resolver picked
+    libc_strlen.restype = ctypes.c_size_t
+    strings = [s.encode() for s in STRINGS]
+    for i in range(count):
+        libc_strlen(strings[i % len(strings)])
+    for _ in range(function_calls):
+        ctypes.pythonapi.Py_GetVersion()
+    per_string = {s: count // len(strings) + (i < count % len(strings)) for i, s in enumerate(STRINGS)}
+    return {"ops": count + function_calls,
+            "what": f"calls: {count} of strlen() on marked strings, {function_calls} of Py_GetVersion()",
+            "strlen_calls": count, "strings": per_string, "function": "Py_GetVersion", "function_calls": function_calls}
