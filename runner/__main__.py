@@ -17,12 +17,13 @@ EXAMPLES = """\
 examples:
     python -m runner                     # the lessons, and whether this machine runs them live
     python -m runner doctor              # what this machine can do, each problem with its fix
-    python -m runner show lesson1        # read lesson 1's text and code (no root needed)
-    sudo python -m runner lesson1        # run lesson 1: compile, attach, workload, events
+    python -m runner show lesson1        # read lesson1's text and code (no root needed)
+    sudo python -m runner lesson1        # run lesson1: compile, attach, workload, events
     sudo python -m runner lesson1 --events 3 --json   # 3 events as JSON lines, then a summary
     sudo python -m runner 2 --duration 10 --no-workload  # trace your own activity for 10 s
     python -m runner format tcp:tcp_send_reset --c   # a tracepoint's record as a C struct for BCC
     sudo python -m runner check lesson1  # check your exercise against the kernel (watch: on every save)
+    python -m runner exercise lesson1    # start lesson1's exercise: your copy of its files, and the task
     python -m runner hint lesson1        # stuck? (solution lesson1 shows the solution, after asking)
     python -m runner progress            # lessons and exercises done (next: what to do now; reset: forget)
     sudo python -m runner notebook       # the lessons as classroom notebooks in JupyterLab (127.0.0.1, token)
@@ -39,7 +40,7 @@ exit codes:
 """
 
 COMMANDS = ("list", "doctor", "show", "run", "format")
-EXERCISE_COMMANDS = ("check", "watch", "hint", "solution", "progress", "next", "reset")  # runner/exercises.py
+EXERCISE_COMMANDS = ("exercise", "check", "watch", "hint", "solution", "progress", "next", "reset")  # runner/learner.py
 COMMANDS += EXERCISE_COMMANDS
 COMMANDS += ("notebook",)
 
@@ -57,8 +58,15 @@ def positive(kind):
 
 
 def add_exercise_parsers(sub):
-    """check, watch, hint, solution, progress, next, reset: their work is in exercises.py and progress.py."""
+    """exercise, check, watch, hint, solution, progress, next, reset: their work is in learner.py."""
     raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("exercise", help="start a lesson's exercise: your copy of its files, and the task",
+                       formatter_class=raw,
+                       epilog="examples:\n    python -m runner exercise lesson1            # copy the lesson's .c and .py "
+                              "into its exercise/ folder\n"
+                              "    python -m runner exercise lesson1 --restart  # start over (keeps yours as *.previous)")
+    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+    p.add_argument("--restart", action="store_true", help="copy the lesson's files again over yours")
     p = sub.add_parser("check", help="check your exercise against the real kernel", formatter_class=raw,
                        epilog="examples:\n    sudo python -m runner check lesson1          # passed or not, and why\n"
                               "    sudo python -m runner check lesson1 --json   # the same as one JSON object\n"
@@ -83,6 +91,7 @@ def add_exercise_parsers(sub):
                                                    "    python -m runner solution lesson1 --yes   # do not ask")
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
     p.add_argument("-y", "--yes", action="store_true", help="show it without asking")
+    p.add_argument("--write", action="store_true", help="also put the solution's files in the exercise folder")
 
     p = sub.add_parser("progress", help="which lessons and exercises are done", formatter_class=raw,
                        epilog="examples:\n    python -m runner progress\n    python -m runner progress --json")
@@ -215,28 +224,62 @@ def cmd_doctor(args):
 
 def cmd_show(args):
     lesson = lessons.find(args.lesson)
-    out = render.Output()
+    out = render.Output(lesson)
     out.markdown(lesson.readme_path.read_text())
     out.code(lesson.program_path)
     out.code(lesson.glue_path)
     return 0
 
 
-def cmd_run(args):
+def lesson_flags(lesson, words):
+    """The lesson's own flags (its `options` tables in lessons.toml) among `words`: {name: value} for its load()."""
+    parser = argparse.ArgumentParser(prog=f"python -m runner {lesson.id}", add_help=False)
+    for flag in lesson.flags:
+        if flag.type == "bool":
+            parser.add_argument(f"--{flag.name.replace('_', '-')}", dest=flag.name, action="store_true", help=flag.help)
+        else:
+            parser.add_argument(f"--{flag.name.replace('_', '-')}", dest=flag.name, type=lessons.FLAG_TYPES[flag.type],
+                                default=flag.default, metavar=flag.type.upper(), help=flag.help)
+    given, unknown = parser.parse_known_args(words)
+    if unknown:
+        own = ", ".join(f"--{f.name.replace('_', '-')}" for f in lesson.flags)
+        raise errors.UsageError(f"{lesson.id} got unrecognized arguments: {' '.join(unknown)}.",
+                                fix=f"python -m runner run --help lists the flags{'; ' + lesson.id + ' also takes ' + own if own else ''}.")
+    return {k: v for k, v in vars(given).items() if v is not None}
+
+
+def run_options(args, lesson):
+    """The command line's flags as the run engine's options."""
     from . import session, targets
+    load_args = dict(targets.params(args), **lesson_flags(lesson, args.rest))
+    return session.RunOptions(duration=args.duration, events=args.events, pages=args.pages, interval=args.interval,
+                              workload=not args.no_workload and args.pid is None,  # --pid: the learner's process
+                              load_args=load_args, show_code=not args.no_code)
+
+
+def cmd_run(args):
     if args.kernel:
         from . import vm
         if args.kernel != "list":
             lessons.find(args.lesson)  # an unknown lesson is a usage error before any VM boots
         return vm.run_lesson(args.kernel, args.argv)
+    from . import session
     lesson = lessons.find(args.lesson)
-    if args.pid is not None:
-        args.no_workload = True  # the learner's process, not the workload's
-    return session.run(lesson, args, render.Output(json_mode=args.json, quiet=args.quiet), targets.params(args))
+    options = run_options(args, lesson)
+    return session.run(lesson, options, render.Output(lesson, json_mode=args.json, quiet=args.quiet))
 
 
 def cmd_format(args):
-    from . import formats
+    from lessons import formats
+    try:
+        return _format(formats, args)
+    except formats.FormatError as err:
+        raise errors.UsageError(str(err), fix=err.fix) from err
+    except formats.NoTracefs as err:
+        raise errors.EnvironmentNotReady(str(err), fix=err.fix) from err
+
+
+def _format(formats, args):
     if args.list:
         found = formats.list_tracepoints(pattern=args.tracepoint or "")
         print("\n".join(found) if found else f"No tracepoint matches {args.tracepoint!r}.")
@@ -266,14 +309,20 @@ def cmd_notebook(args):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(normalize(argv))
-    args.argv = normalize(argv)  # for --kernel: the same command again, inside the VM
+    debug = "--debug" in argv  # accepted wherever it is typed, before the command or after the lesson
+    argv = [a for a in argv if a != "--debug"]
+    parser = build_parser()
+    args, args.rest = parser.parse_known_args(normalize(argv))  # rest: a lesson's own flags, read once it is known
+    if args.rest and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(args.rest)}")
+    args.debug = debug
+    args.argv = normalize(argv) + (["--debug"] if debug else [])  # for --kernel: the same command again, inside the VM
     command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format,
                "notebook": cmd_notebook}.get(args.command)
     try:
         if command is None:  # imported only for these commands: a lesson run does not pay for them
-            from . import exercises
-            command = exercises.HANDLERS[args.command]
+            from . import learner
+            command = learner.HANDLERS[args.command]
         code = command(args)
         if args.command == "run" and code == 0:
             from . import progress

@@ -116,17 +116,17 @@ def verifier_reason(log):
     return None
 
 
-def explain_load_failure(err, output, lesson):
-    """Turn BCC's exception and captured output into one sentence and a fix."""
+def explain_load_failure(err, output, program_path):
+    """Turn BCC's exception and captured output into one sentence and a fix; program_path: the .c file loaded."""
     usage = targets.explain(err)  # no such pid, binary or function: the learner's to fix
     if usage is not None:
         return usage
     message = str(err)
-    program = shown_path(lesson.program_path)
+    program = shown_path(program_path)
     if "Failed to compile BPF module" in message:
         # BCC hands clang the file as /virtual/main.c, after inserting the structs of its TRACEPOINT_PROBEs
         return LessonFailed(f"The BPF program {program} did not compile.",
-                            details=file_lines(compiler_messages(output), lesson.program_path).replace(
+                            details=file_lines(compiler_messages(output), program_path).replace(
                                 _VIRTUAL, str(program)),
                             fix=f"Fix the error at the file and line shown above in {program}, then run again.")
     if "Failed to load BPF program" in message:
@@ -134,7 +134,7 @@ def explain_load_failure(err, output, lesson):
         log = "\n".join(output[max(start, 0):].strip().splitlines()[-25:])
         function = re.search(r"program b?'?([\w]+)", message)
         name = function.group(1) if function else "a probe function"
-        line = refused_line(log, lesson.program_path)
+        line = refused_line(log, program_path)
         at = f" at {program}:{line}" if line else f" in {program}"
         reason = verifier_reason(log)
         says = f" (the verifier says: {reason})" if reason else ""

@@ -10,23 +10,15 @@ Two levels:
 
 import os
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from .errors import EnvironmentNotReady
+from .findings import Finding
 
 DEBUG_TRACING = Path("/sys/kernel/debug/tracing")  # where BCC looks for tracefs
 TRACING = Path("/sys/kernel/tracing")
 SETUP = "sudo make setup"
-
-
-@dataclass
-class Finding:
-    name: str
-    status: str  # "ok", "warn" (works, with a caveat or a fallback) or "missing"
-    detail: str
-    fix: str = ""
-    required: bool = False  # a lesson cannot run at all without it
 
 
 def kernel_release():
@@ -109,7 +101,8 @@ def _exists(*paths):
 
 
 def has_kprobe_interface():
-    return _exists("/sys/bus/event_source/devices/kprobe", DEBUG_TRACING / "kprobe_events")
+    from lessons.common import KPROBE_INTERFACES  # the lessons' own test, said once
+    return _exists(*KPROBE_INTERFACES)
 
 
 def has_uprobe_interface():
@@ -210,7 +203,7 @@ def try_probes():
             except Exception:
                 why = "kernel built without CONFIG_KPROBES" if _config("CONFIG_KPROBES") == "n" else "attach refused"
                 findings.append(Finding("kprobes", "warn", f"kprobe programs load and pass the verifier, but cannot "
-                                        f"attach: {why}; lessons 1 and 4 use tracepoints instead",
+                                        f"attach: {why}; {_kprobe_fallbacks()}",
                                         "use a kernel with CONFIG_KPROBES=y (most distro kernels) to see the kprobe path"))
         with captured_stderr():
             try:
@@ -229,6 +222,16 @@ def try_probes():
             findings.append(Finding("ring buffer", "missing", "BPF ring buffer maps are refused (kernel older than 5.8)",
                                     "lessons use the perf buffer, which works everywhere"))
     return findings
+
+
+def _kprobe_fallbacks():
+    """Which lessons take their other path without kprobes, from the lessons' own metadata."""
+    from . import lessons
+    fallback = [str(l.number) for l in lessons.load_all() if "kprobe" in l.prefers and l.fallback]
+    if not fallback:
+        return "no lesson needs them"
+    return f"lesson{'s' if len(fallback) > 1 else ''} {', '.join(fallback[:-1])}{' and ' if len(fallback) > 1 else ''}" \
+           f"{fallback[-1]} use tracepoints instead"
 
 
 def check_btf():

@@ -1,22 +1,66 @@
-"""Which lessons exist and what each one needs: read from lessons/lessons.toml.
+"""Which lessons exist and everything the runner knows about each: read from lessons/lessons.toml.
 
+A lesson is its folder plus its entry there; nothing else in runner/ names a lesson.
+The entry is validated as it is read: an unknown key, a value of the wrong type, a
+missing file or a number used twice is one sentence naming the lesson and the key.
 No BPF import here: `list` and `show` work without root and without bcc.
 """
 
 import importlib.util
+import os
 import re
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python before 3.11: the same parser, packaged as tomli
+    import tomli as tomllib
 
 from .errors import LessonFailed, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSONS_DIR = ROOT / "lessons"
-METADATA = LESSONS_DIR / "lessons.toml"
+DIR_ENV = "BCC_LESSONS_DIR"  # another lessons folder (the tests' temporary lessons use it)
+
+
+def lessons_dir():
+    return Path(os.environ.get(DIR_ENV) or ROOT / "lessons")
+
 
 EVENT_SOURCES = ("trace_pipe", "perf:", "table")
+OPTIONS = {"pid": "--pid", "probe": "--probe"}  # the runner's own flags a lesson may accept
+FLAG_TYPES = {"int": int, "float": float, "str": str, "bool": bool}  # a lesson's own flags: --name VALUE
+
+# Record keys every lesson may use: header, width and printf format, as BCC's tools print them.
+# A lesson declares any other column with its own header, width and format (see lessons.toml).
+COMMON_COLUMNS = {
+    "time": ("TIME(s)", 18, "%.9f"),
+    "comm": ("COMM", 16, "%s"),
+    "pid": ("PID", 7, "%d"),
+    "ppid": ("PPID", 7, "%d"),
+    "tid": ("TID", 7, "%d"),
+    "cpu": ("CPU", 4, "%d"),
+    "count": ("COUNT", 8, "%d"),
+    "message": ("MESSAGE", 0, "%s"),
+}
+IDS = {"pid", "tid", "ppid", "uid", "cpu"}  # numbers that name things: a summary never adds them up
+
+
+@dataclass
+class Exercise:
+    edit: list                     # the learner's files (watch re-checks when they are saved)
+    workload: dict                 # the check's workload parameters (default: the lesson's)
+    duration: float = None         # stop the check's run after S seconds (default: when the workload is done)
+    interval: float = 1.0          # table lessons: read the map every S seconds
+
+
+@dataclass
+class Flag:
+    name: str          # --name on the command line, name= for the glue's load()
+    type: str          # int, float, str or bool (a switch)
+    help: str
+    default: object = None
 
 
 @dataclass
@@ -26,12 +70,18 @@ class Lesson:
     title: str
     teaches: str
     events: str
-    columns: list
+    columns: list                  # record keys shown as columns, in order
+    home: Path = None              # the folder lessons live in
     prefers: list = field(default_factory=list)
     fallback: str = ""
-    workload: dict = field(default_factory=dict)
+    workload: dict = None          # parameters of the folder's workload.py run(); None: the lesson has none
+    options: list = field(default_factory=list)   # of OPTIONS
+    flags: list = field(default_factory=list)     # the lesson's own: [Flag], given to load() as name=value
+    formats: dict = field(default_factory=dict)   # column key -> (header, width, format)
+    ids: set = field(default_factory=set)         # record keys that name things (never summed)
+    histogram: str = ""
     hint: str = ""
-    extra: dict = field(default_factory=dict)
+    exercise: Exercise = None
 
     @property
     def id(self):
@@ -39,7 +89,7 @@ class Lesson:
 
     @property
     def folder(self):
-        return LESSONS_DIR / f"lesson{self.number}_{self.name}"
+        return self.home / f"lesson{self.number}_{self.name}"
 
     @property
     def glue_path(self):
@@ -53,59 +103,189 @@ class Lesson:
     def readme_path(self):
         return self.folder / "README.md"
 
+    @property
+    def workload_path(self):
+        return self.folder / "workload.py"
+
+    def column(self, key):
+        """(header, width, format) of a column."""
+        return self.formats.get(key) or COMMON_COLUMNS.get(key) or (key.upper(), 12, "%s")
+
+    def names_a_thing(self, key):
+        return key in IDS or key in self.ids
+
     def intro(self):
         """The README's opening paragraph: the narration the runner prints before tracing."""
-        text = self.readme_path.read_text()
+        try:
+            text = self.readme_path.read_text()
+        except OSError as err:
+            raise LessonFailed(f"{self.id}'s text {self.readme_path} cannot be read ({err.strerror}).",
+                               fix="Restore it with: git checkout -- " + str(self.readme_path)) from None
         body = text.split("\n## ", 1)[0]
         paragraphs = [p.strip() for p in body.split("\n\n") if p.strip() and not p.startswith("#")]
         return paragraphs[0] if paragraphs else ""
 
-    def import_glue(self):
-        """Import the lesson's own Python file (e.g. hello.py) as a module."""
-        spec = importlib.util.spec_from_file_location(f"lesson_{self.name}", self.glue_path)
+    def import_glue(self, folder=None):
+        """Import the lesson's own Python file (<name>.py), from its folder or another one, as a module."""
+        path = Path(folder or self.folder) / self.glue_path.name
+        spec = importlib.util.spec_from_file_location(f"lesson_{self.name}", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         return module
 
 
-_KNOWN = {"number", "name", "title", "teaches", "events", "columns", "prefers", "fallback", "workload", "hint"}
+# -- reading and checking lessons.toml -------------------------------------------------------------------
+
+REQUIRED = {"number": int, "name": str, "title": str, "teaches": str, "events": str, "columns": list}
+OPTIONAL = {"prefers": list, "fallback": str, "workload": dict, "options": list, "ids": list, "histogram": str,
+            "hint": str, "exercise": dict}
+RESERVED_FLAGS = {"duration", "events", "json", "quiet", "no_workload", "no_code", "pages", "interval", "pid", "probe",
+                  "kernel", "debug", "help", "lesson"}
+EXERCISE_KEYS = {"edit": list, "workload": dict, "duration": (int, float), "interval": (int, float)}
+COLUMN_KEYS = {"key": str, "header": str, "width": int, "format": str}
+FLAG_KEYS = {"name": str, "type": str, "help": str, "default": object}
 
 
-def load_all(path=METADATA):
-    """All lessons, in order; a clear error when the metadata is missing or broken."""
+class _Entry:
+    """One [[lesson]] table, and the sentences that name it when something is wrong."""
+
+    def __init__(self, entry, path, index):
+        self.entry, self.path = entry, path
+        number, name = entry.get("number"), entry.get("name")
+        self.label = f"lesson {number}" if isinstance(number, int) else f"the lesson entry number {index + 1}"
+        if isinstance(name, str):
+            self.label += f" ({name})"
+
+    def fail(self, sentence, fix):
+        raise LessonFailed(f"{self.path}: {self.label} {sentence}", fix=fix)
+
+    def typed(self, key, value, kind, where=""):
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            want = {int: "a whole number", str: "a string", list: "a list", dict: "a table"}.get(kind, "a number")
+            self.fail(f"has {where}{key} = {value!r}, which should be {want}.", "Fix that line of lessons.toml.")
+        return value
+
+    def known(self, table, keys, where=""):
+        for key in table:
+            if key not in keys:
+                self.fail(f"has an unknown key {where}{key!r}.", f"Use one of {', '.join(sorted(keys))} "
+                          "(the comment at the top of lessons.toml says what each means).")
+
+
+def _columns(e, raw):
+    keys, formats = [], {}
+    for item in raw:
+        if isinstance(item, str):
+            keys.append(item)
+            continue
+        e.typed("columns entry", item, dict)
+        e.known(item, COLUMN_KEYS, "columns.")
+        for key, kind in COLUMN_KEYS.items():
+            if key not in item:
+                e.fail(f"declares a column without {key!r}: {item!r}.", "Give each declared column key, header, "
+                       'width and format, e.g. { key = "ms", header = "MS", width = 10, format = "%.3f" }.')
+            e.typed(key, item[key], kind, "columns.")
+        keys.append(item["key"])
+        formats[item["key"]] = (item["header"], item["width"], item["format"])
+    return keys, formats
+
+
+def _lesson(e, home):
+    entry = e.entry
+    e.known(entry, {**REQUIRED, **OPTIONAL})
+    for key, kind in REQUIRED.items():
+        if key not in entry:
+            e.fail(f"lacks the key {key!r}.", "Add it (the comment at the top of lessons.toml says what each means).")
+        e.typed(key, entry[key], kind)
+    for key, kind in OPTIONAL.items():
+        if key in entry:
+            e.typed(key, entry[key], kind)
+    if not entry["events"].startswith(EVENT_SOURCES):
+        e.fail(f"has an unknown events source {entry['events']!r}.", "Use trace_pipe, perf:<table> or table.")
+    options, flags = [], []
+    for option in entry.get("options", []):
+        if isinstance(option, str):
+            if option not in OPTIONS:
+                e.fail(f"accepts an unknown option {option!r}.", f"Use {' or '.join(OPTIONS)}, or declare the lesson's "
+                       'own: { name = "size", type = "int", default = 64, help = "..." }.')
+            options.append(option)
+            continue
+        e.typed("options entry", option, dict)
+        e.known(option, FLAG_KEYS, "options.")
+        for key in ("name", "type", "help"):
+            if key not in option:
+                e.fail(f"declares an option without {key!r}: {option!r}.", "Give each of the lesson's own options "
+                       "a name, a type (int, float, str or bool) and a help sentence.")
+            e.typed(key, option[key], str, "options.")
+        if option["type"] not in FLAG_TYPES or not re.fullmatch(r"[a-z][a-z0-9_]*", option["name"]) \
+                or option["name"] in RESERVED_FLAGS:
+            e.fail(f"declares the option {option['name']!r} of type {option['type']!r}.", "Name it in lower case "
+                   f"(not one of the runner's own: {', '.join(sorted(RESERVED_FLAGS))}) and type it int, float, str "
+                   "or bool.")
+        flags.append(Flag(option["name"], option["type"], option["help"], option.get("default")))
+    keys, formats = _columns(e, entry["columns"])
+    meta = dict(entry.get("exercise", {}))
+    e.known(meta, EXERCISE_KEYS, "exercise.")
+    for key, kind in EXERCISE_KEYS.items():
+        if key in meta:
+            e.typed(key, meta[key], kind, "exercise.")
+    lesson = Lesson(number=entry["number"], name=entry["name"], title=entry["title"], teaches=entry["teaches"],
+                    events=entry["events"], columns=keys, home=home, prefers=list(entry.get("prefers", [])),
+                    fallback=entry.get("fallback", ""), workload=entry.get("workload"),
+                    options=options, flags=flags, formats=formats, ids=set(entry.get("ids", [])),
+                    histogram=entry.get("histogram", ""), hint=entry.get("hint", ""))
+    lesson.exercise = Exercise(edit=list(meta.get("edit", [lesson.program_path.name])),
+                               workload=dict(meta.get("workload", lesson.workload or {})),
+                               duration=meta.get("duration"), interval=meta.get("interval", 1.0))
+    needed = [lesson.readme_path, lesson.program_path, lesson.glue_path]
+    if lesson.workload is not None:
+        needed.append(lesson.workload_path)
+    for path in needed:
+        if not path.is_file():
+            e.fail(f"has no file {path}.", f"Restore it (git checkout -- {path}), or fix the lesson's name and "
+                   "number in lessons.toml (the folder is lesson<number>_<name>).")
+    return lesson
+
+
+def load_all(path=None):
+    """All lessons, in order of their numbers; one clear sentence when the metadata is missing or wrong."""
+    path = Path(path) if path else lessons_dir() / "lessons.toml"
     try:
-        data = tomllib.loads(Path(path).read_text())
+        data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise LessonFailed(f"The lesson list {path} is missing.", fix="Restore it with: git checkout -- lessons/lessons.toml")
     except tomllib.TOMLDecodeError as err:
         raise LessonFailed(f"The lesson list {path} is not valid TOML ({err}).", fix="Fix the line it names, or restore it with git checkout.")
     entries = data.get("lesson", [])
-    if not entries:
+    if not entries or not isinstance(entries, list):
         raise LessonFailed(f"The lesson list {path} has no [[lesson]] entries.", fix="Restore it with: git checkout -- lessons/lessons.toml")
-    lessons = []
-    for entry in entries:
-        missing = {"number", "name", "title", "teaches", "events", "columns"} - entry.keys()
-        if missing:
-            raise LessonFailed(f"A lesson entry in {path} lacks {', '.join(sorted(missing))}.", fix="Add the missing keys (see the comment at the top of the file).")
-        if not entry["events"].startswith(EVENT_SOURCES):
-            raise LessonFailed(f"Lesson {entry['number']} has an unknown events source {entry['events']!r}.", fix="Use trace_pipe, perf:<table> or table.")
-        known = {k: v for k, v in entry.items() if k in _KNOWN}
-        lessons.append(Lesson(**known, extra={k: v for k, v in entry.items() if k not in _KNOWN}))
+    lessons, seen = [], {}
+    for index, entry in enumerate(entries):
+        e = _Entry(entry, path, index)
+        lesson = _lesson(e, path.parent)
+        if lesson.number in seen:
+            e.fail(f"has the number {lesson.number}, which lesson {seen[lesson.number]} already has.",
+                   "Give every lesson its own number.")
+        seen[lesson.number] = lesson.name
+        lessons.append(lesson)
     return sorted(lessons, key=lambda lesson: lesson.number)
 
 
-_NUMBERED = re.compile(r"^(?:lesson[_-]?)?0*(\d+)(?:_.*)?$")
+_NUMBERED = re.compile(r"^(?:lesson[_-]?)?0*([0-9]+)(?:_([a-z0-9_]+))?$", re.ASCII)
 
 
 def find(name, lessons=None):
-    """Resolve what a learner typed (lesson3, lesson03, 3, Lesson3, lesson3_bpf_hash, bpf_hash)."""
+    """Resolve what a learner typed (lesson3, lesson03, 3, Lesson3, lesson3_<name>, <name>)."""
     lessons = lessons if lessons is not None else load_all()
     typed = name.strip().lower().rstrip("/")
-    typed = typed.removeprefix("lessons/")
+    if typed.startswith("lessons/"):
+        typed = typed[len("lessons/"):]
     match = _NUMBERED.match(typed)
     for lesson in lessons:
-        if (match and int(match.group(1)) == lesson.number) or typed == lesson.name:
+        if match and int(match.group(1)) == lesson.number and match.group(2) in (None, lesson.name):
+            return lesson
+        if typed == lesson.name:
             return lesson
     known = ", ".join(lesson.id for lesson in lessons)
     raise UsageError(f"There is no lesson called {name!r}.", fix=f"Choose one of: {known} (python -m runner list shows them all).")

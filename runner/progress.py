@@ -26,7 +26,7 @@ VERSION = 1
 APP = "bcc-lessons"
 
 
-def _sudo_user():
+def sudo_user():
     """(pw entry) of the user who ran sudo, or None when not under sudo (or sudo'ed from root)."""
     name = os.environ.get("SUDO_USER")
     if os.geteuid() != 0 or not name or name == "root":
@@ -38,7 +38,7 @@ def _sudo_user():
 
 
 def state_dir():
-    user = _sudo_user()
+    user = sudo_user()
     base = os.environ.get("XDG_STATE_HOME")
     if base and Path(base).is_absolute():
         return Path(base) / APP
@@ -85,7 +85,7 @@ def load(path=None):
 
 def _own(path):
     """Under sudo, give what we created back to the learner."""
-    user = _sudo_user()
+    user = sudo_user()
     if user is not None:
         os.chown(path, user.pw_uid, user.pw_gid)
 
@@ -155,14 +155,14 @@ def reset():
     return True
 
 
-def status(lessons, exercise_of, state):
+def status(lessons, has_exercise, state):
     """One dict per lesson: id, title, ran, exercise ("passed", "not yet", or None), done."""
     rows = []
     for lesson in lessons:
         entry = state["lessons"].get(lesson.id, {})
-        has_exercise = exercise_of(lesson) is not None
-        exercise = ("passed" if entry.get("passed") else "not yet") if has_exercise else None
-        done = exercise == "passed" if has_exercise else bool(entry.get("ran"))
+        checked = bool(has_exercise(lesson))
+        exercise = ("passed" if entry.get("passed") else "not yet") if checked else None
+        done = exercise == "passed" if checked else bool(entry.get("ran"))
         rows.append({"lesson": lesson.id, "title": lesson.title, "ran": bool(entry.get("ran")),
                      "exercise": exercise, "attempts": entry.get("attempts", 0),
                      "solution_seen": bool(entry.get("solution_seen")), "done": done})

@@ -7,27 +7,8 @@ it costs nothing on the start-up path of `--json`, `--quiet` or piped runs.
 import json
 import sys
 
-# Known record keys: header, width and format, as BCC's tools print them.
-COLUMNS = {
-    "time": ("TIME(s)", 18, "%.9f"),
-    "comm": ("COMM", 16, "%s"),
-    "pid": ("PID", 7, "%d"),
-    "ppid": ("PPID", 7, "%d"),
-    "tid": ("TID", 7, "%d"),
-    "cpu": ("CPU", 4, "%d"),
-    "count": ("COUNT", 8, "%d"),
-    "slept_ms": ("SLEPT(ms)", 10, "%.3f"),
-    "function": ("FUNCTION", 16, "%s"),
-    "message": ("MESSAGE", 0, "%s"),
-}
-
-
-def column(key):
-    return COLUMNS.get(key, (key.upper(), 12, "%s"))
-
-
-def cell(key, value):
-    header, width, fmt = column(key)
+def cell(lesson, key, value):
+    header, width, fmt = lesson.column(key)
     try:
         text = fmt % value
     except TypeError:
@@ -64,9 +45,10 @@ def log2_lines(label, rows, width=40):
 
 
 class Output:
-    """Where a run's narration, events and summary go."""
+    """The terminal's sink of a run (session.Sink's methods): narration, BCC-style columns or JSON lines, the summary."""
 
-    def __init__(self, json_mode=False, quiet=False, stream=None):
+    def __init__(self, lesson=None, json_mode=False, quiet=False, stream=None):
+        self.lesson = lesson
         self.json = json_mode
         self.quiet = quiet or json_mode
         self.stream = stream or sys.stdout
@@ -123,57 +105,73 @@ class Output:
             print(text, file=self.stream)
 
     # -- events ---------------------------------------------------------------------
-    def header(self, columns):
+    def header(self):
         if not self.json:
-            print(row((column(k)[0].ljust(column(k)[1]) for k in columns)), file=self.stream, flush=True)
+            columns = [self.lesson.column(k) for k in self.lesson.columns]
+            print(row(header.ljust(width) for header, width, _ in columns), file=self.stream, flush=True)
 
-    def interval(self, number, columns, empty=False):
+    def interval(self, number, empty=False):
         """A map lesson's interval: a time stamp and the column header (text mode only)."""
         if not self.json:
             import time
             print(f"\n{time.strftime('%H:%M:%S')}  interval {number}", file=self.stream)
-            self.header(columns)
+            self.header()
             if empty:
                 print("(nothing counted)", file=self.stream, flush=True)
 
-    def event(self, record, columns):
+    def event(self, record):
         if self.json:
             self.stream.write(json.dumps(record) + "\n")
         else:
-            self.stream.write(row((cell(k, record.get(k, "")) for k in columns)) + "\n")
+            self.stream.write(row(cell(self.lesson, k, record.get(k, "")) for k in self.lesson.columns) + "\n")
 
     def flush(self):
         self.stream.flush()
+
+    def stop_requested(self):
+        return False
 
     def summary(self, summary):
         if self.json:
             print(json.dumps({"summary": summary}), file=self.stream, flush=True)
             return
-        table = "rows" in summary  # a map lesson: rows aggregate events in the kernel
-        lost = "loss is not reported by trace_pipe" if summary["lost"] is None else f"{summary['lost']} lost"
-        if table:
-            lines = [f"{summary['events']} events counted in the kernel, shown as {summary['rows']} rows over "
-                     f"{summary['intervals']} intervals in {summary['duration']:.1f} s (a map that is full refuses "
-                     "new keys without saying so)."]
-        else:
-            lines = [f"{summary['events']} events in {summary['duration']:.1f} s, {lost}."]
-        work = summary.get("workload")
-        if work and table:
-            lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
-                         f"the map counted {summary['workload_events']} for its pid.")
-        elif work:
-            lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
-                         f"{summary['workload_events']} of the events above are its.")
-        hist = summary.get("histogram")
-        if hist and hist["buckets"]:
-            lines[:0] = log2_lines(hist["label"], hist["buckets"]) + [""]
-        if summary["lost"]:
-            lines.append(f"{summary['lost']} events were lost: the buffer filled faster than user space read it.")
-        lines.append("Probes: " + ", ".join(f"{p['mechanism']} {p['target']}" for p in summary["probes"])
-                     + (" (fallback)" if summary["fallbacks"] else "") + f"; kernel {summary['kernel']}.")
-        lines.append("Detached: nothing of this lesson is left in the kernel.")
         # --quiet leaves out narration and code, never the summary ("just the events and the summary")
-        print("\n" + "\n".join(lines), file=self.stream, flush=True)
+        print("\n" + "\n".join(summary_lines(summary)), file=self.stream, flush=True)
+
+
+def summary_lines(summary, attached=False):
+    """What a run saw, in sentences: the terminal prints them after the last event, a notebook under its tables."""
+    s = summary
+    table = "rows" in s  # a map lesson: rows aggregate events in the kernel
+    lost = "loss is not reported by trace_pipe" if s["lost"] is None else f"{s['lost']} lost"
+    if table:
+        lines = [f"{s['events']} events counted in the kernel, shown as {s['rows']} rows over "
+                 f"{s['intervals']} intervals in {s['duration']:.1f} s (a map that is full refuses "
+                 "new keys without saying so)."]
+    else:
+        lines = [f"{s['events']} events in {s['duration']:.1f} s, {lost}."]
+    work = s.get("workload")
+    if work and table:
+        lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
+                     f"the map counted {s['workload_events']} for its pid.")
+    elif work:
+        lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
+                     f"{s['workload_events']} of the events above are its.")
+    elif s.get("workload_pid"):
+        lines.append(f"The workload (pid {s['workload_pid']}) had not finished when the run ended; "
+                     f"{s['workload_events']} events were its. Raise the duration to see all of it.")
+    hist = s.get("histogram")
+    if hist and hist["buckets"]:
+        lines[:0] = log2_lines(hist["label"], hist["buckets"]) + [""]
+    if s["lost"]:
+        lines.append(f"{s['lost']} events were lost: the buffer filled faster than user space read it.")
+    if s.get("stopped"):
+        lines.append("Stopped before the end of the duration.")
+    lines.append("Probes: " + ", ".join(f"{p['mechanism']} {p['target']}" for p in s["probes"])
+                 + (" (fallback)" if s["fallbacks"] else "") + f"; kernel {s['kernel']}.")
+    lines.append("Still attached: run the Detach cell, or shut the kernel down, to detach." if attached
+                 else "Detached: nothing of this lesson is left in the kernel.")
+    return lines
 
 
 def error(err, stream=None):

@@ -1,18 +1,16 @@
 """What a learner asks a lesson to trace: one process (--pid) or a program's function (--probe).
 
 A lesson's load() receives them as keyword arguments: pid=, and binary= with
-function=. A lesson whose load() does not take them says so before anything
-runs. A target that is not there (no such process, file or function) is the
+function=. A lesson declares which it takes (`options` in lessons.toml); asked
+for another, the runner says so before anything runs. A target that is not there (no such process, file or function) is the
 learner's to fix: load() raises ProcessLookupError, FileNotFoundError or
 LookupError with one sentence before it attaches anything, and the runner
 reports that sentence as a usage error (exit 2) instead of a failed lesson.
 """
 
-import inspect
-
 from .errors import UsageError
 
-OPTIONS = {"pid": "--pid", "binary": "--probe", "function": "--probe"}
+OPTION_OF = {"pid": "pid", "binary": "probe", "function": "probe"}  # load()'s keyword -> the lesson's option
 
 
 def parse_probe(text):
@@ -34,10 +32,9 @@ def params(args):
     return out
 
 
-def check_accepted(glue, values, lesson):
-    """A UsageError before anything runs if the lesson's load() does not take --pid or --probe."""
-    accepted = inspect.signature(glue.load).parameters
-    refused = sorted({OPTIONS[k] for k in values if k not in accepted})
+def check_accepted(lesson, values):
+    """A UsageError before anything runs if the lesson does not take --pid or --probe."""
+    refused = sorted({"--" + OPTION_OF[k] for k in values if k in OPTION_OF and OPTION_OF[k] not in lesson.options})
     if refused:
         raise UsageError(f"{lesson.id} does not take {' or '.join(refused)}.",
                          fix="Leave the option out, or run a lesson that traces a process or a program "

@@ -1,0 +1,15 @@
+"""One finding of the machine's checks: what was looked at, how it stands, and the one-line fix.
+
+Its own module so that both the doctor and the VM runner can report findings without importing each other.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Finding:
+    name: str
+    status: str  # "ok", "warn" (works, with a caveat or a fallback) or "missing"
+    detail: str
+    fix: str = ""
+    required: bool = False  # a lesson cannot run at all without it

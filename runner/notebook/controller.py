@@ -1,0 +1,253 @@
+"""One lesson driven from a notebook: a session.Run loaded once, traced in a background thread, detached cleanly.
+
+The Run does everything a run is (the glue's load(), the event source, the workload, the
+deadline, the histogram, b.cleanup()); the controller adds a thread per Start, the tables of
+what the run saw (recent records, counts), and the summary cell's output.
+"""
+
+import json
+import threading
+
+from .. import lessons as lesson_list
+from .. import render, session
+from ..errors import RunnerError
+from . import cleanup
+from .sink import NotebookSink
+from .unattended import unattended
+
+SUMMARY_MIME = "application/vnd.bcc-lessons.summary+json"  # saved in the notebook; no renderer, so text shows
+KEPT = 200  # records kept for the tables
+
+
+class Controller:
+    """One lesson, driven from a notebook. Re-creating it for the same lesson detaches the previous one."""
+
+    RECENT = 12  # records shown in the live table (and saved in the summary)
+    BARS = 10    # rows of the bar chart and of the summary's count table
+
+    def __init__(self, lesson, duration=5.0):
+        self.lesson = lesson_list.find(str(lesson))
+        self.duration = float(duration)
+        self.run = self.thread = self.view = None
+        self.records, self.counts, self.intervals = [], {}, 0
+        self.last = None  # the last finished run's summary
+        self.error = None
+        self.tracing_for = self.duration
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        for other in list(cleanup.LIVE):
+            if other.lesson.number == self.lesson.number:
+                other.detach(quiet=True)
+                print(f"(The previous controller of {self.lesson.id} was detached.)")
+
+    @property
+    def table(self):
+        return self.lesson.events == "table"
+
+    @property
+    def attached(self):
+        return self.run is not None and self.run.attached
+
+    probes = property(lambda self: self.run.probes if self.run is not None else [])
+    fallbacks = property(lambda self: self.run.fallbacks if self.run is not None else [])
+    warnings = property(lambda self: self.run.warnings if self.run is not None else "")
+
+    def probes_text(self):
+        text = self.run.describe_probes() if self.run is not None else ""
+        return text + (" (fallback)" if self.fallbacks else "")
+
+    def show_program(self):
+        """The BPF program the glue compiles, straight from lessons/<folder>/<name>.c."""
+        from IPython.display import Markdown
+        path = self.lesson.program_path
+        try:
+            shown = path.relative_to(lesson_list.ROOT)
+        except ValueError:  # a lessons folder outside the repository (BCC_LESSONS_DIR)
+            shown = path
+        return Markdown(f"`{shown}`\n\n```c\n{path.read_text().rstrip()}\n```")
+
+    # -- attach and detach -------------------------------------------------------------------------
+    def load(self):
+        """Compile and attach with the glue's own load(); says which probes, and any fallback."""
+        from .. import doctor
+        if self.attached:
+            print("Already attached: " + self.probes_text())
+            return
+        doctor.require_basics()
+        cleanup.install_sigterm()
+        run = session.Run(self.lesson, session.RunOptions(duration=self.duration, show_code=False),
+                          NotebookSink(self))
+        try:
+            run.load()
+        except RunnerError as err:
+            render.error(err)
+            raise
+        self.run = run
+        run.sink.loading = False
+        cleanup.LIVE.add(self)
+        print(f"Compiled {self.lesson.program_path.name} and attached: {self.probes_text()}.")
+
+    def detach(self, quiet=False):
+        """Stop a run, stop the workload, and detach every probe (BCC's b.cleanup())."""
+        self.stop_event.set()
+        thread = self.thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        if self.run is not None:
+            self.run.close()
+        cleanup.LIVE.discard(self)
+        self._status("Detached: nothing of this lesson is left in the kernel.")
+        self._refresh(force=True)
+        if not quiet:
+            print("Detached: nothing of this lesson is left in the kernel.")
+
+    # -- runs ----------------------------------------------------------------------------------------
+    def start(self, duration=None, workload=True):
+        """Trace for `duration` seconds (the slider's value) in a background thread, with the lesson's workload."""
+        if self.running:
+            return
+        if not self.attached:
+            self.load()  # Start after a detach: attach again
+        self.stop_event.clear()
+        with self._lock:
+            self.records, self.counts, self.intervals, self.error, self.last = [], {}, 0, None, None
+        if duration is None:
+            duration = self.view.duration if self.view is not None else self.duration
+        self.tracing_for = float(duration)
+        self.thread = threading.Thread(target=self._trace, args=(self.tracing_for, workload),
+                                       name=f"{self.lesson.id}-run", daemon=True)
+        cleanup.LIVE.add(self)
+        self.thread.start()
+
+    def stop(self):
+        self.stop_event.set()
+
+    def wait(self, timeout=None):
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return self.last
+
+    @property
+    def running(self):
+        return self.thread is not None and self.thread.is_alive()
+
+    def _trace(self, duration, with_workload):
+        run = self.run
+        run.sink.begin()
+        try:
+            run.trace(duration=duration, with_workload=with_workload)
+        except Exception as err:  # shown in the widget and by summary(); the notebook's kernel stays up
+            self.error = err
+        if run.summary is not None:
+            summary = dict(run.summary, stopped=run.sink.stopped, counts=self.count_rows())
+            with self._lock:
+                summary["recent"] = self.records[-self.RECENT:]
+            self.last = summary
+        self._refresh(force=True)
+        self._status(self._end_text())
+
+    def _end_text(self):
+        if self.error is not None:
+            return f"The run failed: {self.error}"
+        return "Run finished. " + ("Still attached: Start runs again; the Detach cell detaches." if self.attached
+                                   else "Detached.")
+
+    # -- what a run saw ---------------------------------------------------------------------------------
+    def _names_a_thing(self, key, value):
+        """A key of a count row: a number that names something (pid, port...), or anything not a number."""
+        return self.lesson.names_a_thing(key) or not isinstance(value, (int, float)) or isinstance(value, bool)
+
+    def _add(self, record):
+        with self._lock:
+            self.records.append(record)
+            del self.records[:-KEPT]
+            if self.table:
+                key = tuple((k, record.get(k)) for k in self.lesson.columns
+                            if k != "count" and self._names_a_thing(k, record.get(k)))
+                row = self.counts.setdefault(key, dict(key, count=0))
+                for k, v in record.items():
+                    if k == "interval" or (k, v) in key or self.lesson.names_a_thing(k):
+                        continue
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        row[k] = round(row.get(k, 0) + v, 6)
+            else:
+                key = (("pid", record.get("pid")),)
+                row = self.counts.setdefault(key, {"pid": record.get("pid"), "comm": record.get("comm", ""), "count": 0})
+                if record.get("comm") and record.get("comm") != "<...>":
+                    row["comm"] = record["comm"]  # <...>: trace_pipe had not cached the name yet
+                row["count"] += 1
+
+    def count_rows(self):
+        """Counts so far: per pid for events; for maps, each row's counts summed over the intervals read."""
+        with self._lock:
+            rows = [dict(r) for r in self.counts.values()]
+        return sorted(rows, key=lambda r: (-r.get("count", 0), str(r.get("pid", ""))))
+
+    def count_columns(self):
+        if self.table:
+            return list(self.lesson.columns) + ([] if "count" in self.lesson.columns else ["count"])
+        return ["pid", "comm", "count"]
+
+    def recent_records(self):
+        """The live table's rows: the last events, or for a map lesson the rows of its last read."""
+        with self._lock:
+            recent = self.records[-self.RECENT:]
+            if self.table and recent:
+                recent = [r for r in self.records if r.get("interval") == recent[-1].get("interval")]
+        return recent
+
+    def bar_label(self, row):
+        return " ".join(str(row[k]) for k in self.count_columns() if k in row and self._names_a_thing(k, row[k]))
+
+    def summary_lines(self, summary=None):
+        s = summary or self.last
+        if s is None:
+            return ["No run has finished yet: press Start above (or call lesson.start()), then run this cell again."]
+        return render.summary_lines(s, attached=self.attached)
+
+    def text_table(self, rows):
+        columns, lesson = self.count_columns(), self.lesson
+        lines = [render.row(lesson.column(k)[0].ljust(lesson.column(k)[1]) for k in columns)]
+        lines += [render.row(render.cell(lesson, k, r.get(k, "")) for k in columns) for r in rows]
+        return "\n".join(lines)
+
+    def summary(self):
+        """The last run's summary, as text, with its counts; saved in the notebook (also as JSON, for tests)."""
+        from IPython.display import display
+        if self.running:
+            self.wait()
+        if self.error is not None:
+            render.error(self.error)
+        text = "\n".join(self.summary_lines())
+        if self.last is not None:
+            text += "\n\n" + self.text_table(self.last["counts"][:self.BARS])
+        bundle = {"text/plain": text}
+        if self.last is not None:
+            bundle[SUMMARY_MIME] = json.loads(json.dumps(self.last, default=str))
+        display(bundle, raw=True)
+
+    # -- the widgets ---------------------------------------------------------------------------------
+    def controls(self):
+        """Start/Stop, the duration slider, and the live view. Unattended: run once now and wait for the end."""
+        from IPython.display import display
+        from .widgets import View
+        self.view = View(self)
+        display(self.view.box)
+        if unattended():
+            self.start(duration=self.duration)
+            self.wait()
+
+    def start_clicked(self, with_workload):
+        try:
+            self.start(workload=with_workload)
+        except Exception as err:  # a failed attach: say it in the widget, not in the server log
+            self.error = err
+            self._status(f"Could not start: {err}")
+
+    def _status(self, text):
+        if self.view is not None:
+            self.view.status(text)
+
+    def _refresh(self, force=False):
+        if self.view is not None:
+            self.view.refresh(force)

@@ -1,0 +1,113 @@
+"""The Jupyter side: the bcc-lessons kernelspec, and JupyterLab on a loopback address with a token.
+
+`python -m runner notebook` calls serve(). Nothing here loads BPF, and nothing imports Jupyter
+before serve() checks that it is installed.
+"""
+
+import ipaddress
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import EnvironmentNotReady, UsageError
+from ..lessons import ROOT
+from .unattended import UNATTENDED_ENV
+
+NOTEBOOKS_DIR = ROOT / "notebooks"
+KERNEL_NAME = "bcc-lessons"
+LOOPBACK_NAMES = {"localhost"}
+
+
+def kernelspec_dir(prefix=None):
+    return Path(prefix or sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+
+
+def ensure_kernelspec(prefix=None):
+    """Install (or refresh) the bcc-lessons kernelspec in this Python's prefix (the .venv): this Python,
+    with the repository on sys.path so `from runner import notebook` works from notebooks/."""
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "bcc-lessons (root, .venv)", "language": "python",
+            "env": {"PYTHONPATH": str(ROOT)}, "metadata": {"debugger": False}}
+    folder = kernelspec_dir(prefix)
+    path = folder / "kernel.json"
+    text = json.dumps(spec, indent=1) + "\n"
+    if not path.exists() or path.read_text() != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+def check_loopback(address):
+    """Only loopback addresses: a kernel here runs as root, and anyone who reaches the port can load BPF."""
+    try:
+        ok = address in LOOPBACK_NAMES or ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UsageError(f"Refusing to serve the notebooks on {address}: the kernels run as root, so anyone who "
+                         "reaches that port could run any code on this machine.",
+                         fix="Keep 127.0.0.1 and reach it from another machine through SSH: "
+                             "ssh -L 8888:127.0.0.1:8888 USER@HOST, then open the printed URL locally.")
+    return address
+
+
+def free_port(address="127.0.0.1"):
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+def server_command(address, port, notebook_dir=NOTEBOOKS_DIR, open_browser=False):
+    """The jupyter lab command line; the token goes in JUPYTER_TOKEN (not argv, which `ps` shows to everyone)."""
+    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.ip={address}", f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={notebook_dir}",
+            f"--ServerApp.open_browser={open_browser}", f"--MultiKernelManager.default_kernel_name={KERNEL_NAME}",
+            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if os.geteuid() == 0:
+        argv.append("--allow-root")
+    return argv
+
+
+def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout):
+    """Run JupyterLab on the notebooks until Ctrl-C; prints the URL with its token first."""
+    check_loopback(address)
+    try:
+        import ipykernel  # noqa: F401
+        import ipywidgets  # noqa: F401
+        import jupyterlab  # noqa: F401
+    except ImportError as err:
+        raise EnvironmentNotReady(f"JupyterLab is not installed in this Python ({err.name} is missing).",
+                                  fix=f"{sys.executable} -m pip install -r requirements.txt (make setup does it)")
+    ensure_kernelspec()
+    port = port or free_port(address)
+    token = secrets.token_urlsafe(24)
+    env = dict(os.environ, JUPYTER_TOKEN=token)
+    env.pop(UNATTENDED_ENV, None)
+    host = f"[{address}]" if ":" in address else address
+    url = f"http://{host}:{port}/lab?token={token}"
+    if os.geteuid() != 0:
+        print("Note: not root. The notebooks open, but loading a BPF program needs root: "
+              "run sudo .venv/bin/python -m runner notebook", file=sys.stderr)
+    print(f"JupyterLab on {address} only, serving {NOTEBOOKS_DIR.relative_to(ROOT)}/ (kernels run as "
+          f"{'root' if os.geteuid() == 0 else 'you'}).\nOpen: {url}\n"
+          "From another machine: ssh -L {0}:127.0.0.1:{0} USER@THIS-HOST, then open the same URL there.\n"
+          "Hit Ctrl-C to stop (every notebook's kernel shuts down and detaches).".format(port), file=stream, flush=True)
+    proc = subprocess.Popen(server_command(address, port, open_browser=open_browser), env=env, cwd=ROOT)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)  # jupyter asks to confirm on the first Ctrl-C; two in a row stop at once
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+        return 0

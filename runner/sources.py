@@ -1,0 +1,155 @@
+"""How a lesson's events reach user space: trace_pipe lines, a perf buffer, or reads of the lesson's maps.
+
+Each source turns what the kernel delivered into records (dicts) through the lesson's
+own glue (`record()` or `snapshot()`). poll(timeout) returns new records; final() those
+still there at the end; reset() forgets what arrived before a new trace of the same load.
+"""
+
+import errno
+import select
+import time
+
+from .errors import EnvironmentNotReady
+
+
+class Source:
+    lost = 0  # events the kernel dropped, as the channel reports them (None: the channel cannot tell)
+    rows = 0  # records shown so far
+    interval_rows = False  # a map lesson: each read prints its own header
+
+    def poll(self, timeout):
+        raise NotImplementedError
+
+    def final(self):
+        return []
+
+    def reset(self):
+        self.poll(0)
+        self.rows = 0
+
+    def weight(self, record):
+        """How many kernel events one record stands for."""
+        return 1
+
+    def describe(self):
+        return {}
+
+
+class TracePipe(Source):
+    """Lines that bpf_trace_printk() wrote to the kernel's shared trace_pipe."""
+
+    lost = None  # trace_pipe does not tell its readers how many lines were overwritten
+
+    def __init__(self, b, glue, options):
+        self.b, self.glue = b, glue
+        try:
+            self.file = b.trace_open(nonblocking=True)
+        except OSError as err:
+            if err.errno != errno.EBUSY:
+                raise
+            raise EnvironmentNotReady("Another program is reading the kernel's trace_pipe, which this kernel lets "
+                                      "only one reader open at a time.", fix="Stop the other reader (another run of this "
+                                      "lesson, its glue run alone, a cat of trace_pipe), then run again.") from err
+        self._read_all()  # lines left from before this run are not this run's events
+
+    def _read_all(self):
+        fields = []
+        while True:
+            f = self.b.trace_fields(nonblocking=True)
+            if f[0] is None:
+                return fields
+            fields.append(f)
+
+    def poll(self, timeout):
+        ready, _, _ = select.select([self.file], [], [], timeout)
+        return [self.glue.record(f) for f in self._read_all()] if ready else []
+
+    def final(self):
+        return [self.glue.record(f) for f in self._read_all()]  # lines written before the end, not yet read
+
+    def reset(self):
+        self._read_all()
+        self.rows = 0
+
+
+class PerfBuffer(Source):
+    """Structs sent with <table>.perf_submit() through a BPF_PERF_OUTPUT channel."""
+
+    def __init__(self, b, glue, options, table):
+        self.b, self.lost, self.pending = b, 0, []
+        record, pending = glue.record, self.pending
+
+        # b[table] is looked up at each event, not kept here: b.cleanup() frees the perf buffer only when it
+        # drops the last reference to the table; one kept here would free it later, after its map is closed.
+        def on_event(cpu, data, size):
+            pending.append(record(b[table].event(data)))
+
+        def on_lost(count):
+            self.lost += count
+
+        b[table].open_perf_buffer(on_event, page_cnt=options.pages, lost_cb=on_lost)
+
+    def poll(self, timeout):
+        self.b.perf_buffer_poll(timeout=int(timeout * 1000))
+        out = self.pending[:]
+        del self.pending[:]
+        return out
+
+    def final(self):
+        return self.poll(0)  # events already in the buffers, not yet read
+
+    def reset(self):
+        super().reset()
+        self.lost = 0
+
+
+class Table(Source):
+    """Rows read from the lesson's maps every `interval` seconds (glue.snapshot(b)), and once more at the end.
+
+    Each read is one interval, its rows tagged with the interval's number; `on_interval(number, empty)`
+    is told of each (the terminal prints a header). A record's "count", when it has one, is how many
+    events the kernel aggregated into that row.
+    """
+
+    lost = None  # a map drops nothing in transit; an update it refuses when full is not reported
+    interval_rows = True
+
+    def __init__(self, b, glue, options, on_interval=None):
+        self.b, self.glue, self.interval = b, glue, options.interval
+        self.on_interval, self.intervals = on_interval, 0
+        self.next = time.monotonic() + self.interval
+
+    def poll(self, timeout):
+        wait = self.next - time.monotonic()
+        if wait > timeout:
+            time.sleep(timeout)
+            return []
+        time.sleep(max(wait, 0))
+        self.next += self.interval
+        return self.final()
+
+    def final(self):
+        self.intervals += 1
+        rows = [{"interval": self.intervals, **row} for row in self.glue.snapshot(self.b)]
+        if self.on_interval is not None:
+            self.on_interval(self.intervals, not rows)
+        return rows
+
+    def reset(self):
+        self.glue.snapshot(self.b)  # counts from before this trace are not its own
+        self.rows = self.intervals = 0
+        self.next = time.monotonic() + self.interval
+
+    def weight(self, record):
+        return record.get("count", 1)  # a row aggregates "count" events in the kernel
+
+    def describe(self):
+        return {"rows": self.rows, "intervals": self.intervals}
+
+
+def make_source(lesson, b, glue, options, on_interval=None):
+    if lesson.events == "trace_pipe":
+        return TracePipe(b, glue, options)
+    if lesson.events.startswith("perf:"):
+        return PerfBuffer(b, glue, options, lesson.events.split(":", 1)[1])
+    return Table(b, glue, options, on_interval)

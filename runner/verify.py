@@ -1,0 +1,117 @@
+"""Is the learner's exercise done? Their files, run through the run engine against the real kernel, judged by check.py.
+
+The learner's folder (the exercise folder, or --dir) holds their copy of the lesson's program
+and glue. The check is an ordinary session.Run with the exercise's workload, whose events and
+summary are collected instead of printed and handed to the exercise's check(events, summary),
+which returns [(passed, sentence), ...].
+"""
+
+import dataclasses
+import importlib.util
+import traceback
+from pathlib import Path
+
+from . import doctor, exercises, session, signals
+from .errors import LessonFailed, RunnerError, Terminated, UsageError
+
+
+@dataclasses.dataclass
+class Result:
+    passed: bool
+    message: str
+    details: str = ""
+    fix: str = ""
+
+    def to_json(self):
+        return {k: v for k, v in dataclasses.asdict(self).items() if v or k == "passed"}
+
+
+class Collect(session.Sink):
+    """A check's sink: the events and the notes, kept."""
+
+    def __init__(self):
+        self.events, self.notes = [], []
+
+    def note(self, text):
+        self.notes.append(text)
+
+    def event(self, record):
+        self.events.append(record)
+
+
+def where(err, directory):
+    """`Type: message (file:line)`, naming the deepest frame in the learner's folder."""
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).parent == Path(directory)]
+    place = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(err).__name__}: {err}{place}"
+
+
+def load_checker(lesson):
+    path = exercises.folder(lesson) / "check.py"
+    spec = importlib.util.spec_from_file_location(f"check_{lesson.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_learners(engine, directory):
+    """engine.load(), with the learner's own Python errors said as theirs."""
+    try:
+        engine.load()
+    except SyntaxError as err:
+        raise LessonFailed(f"Your Python file {err.filename}:{err.lineno} has a syntax error: {err.msg}.",
+                           details=(err.text or "").rstrip(), fix="Fix that line, then check again.") from None
+    except (RunnerError, KeyboardInterrupt, Terminated):
+        raise
+    except SystemExit as err:
+        raise LessonFailed(f"Your Python file called sys.exit({err.code!r}) as it was imported.",
+                           fix="Keep what runs when the file is imported to definitions; main() runs only alone.")
+    except Exception as err:
+        raise LessonFailed(f"Your Python file failed as it was imported: {where(err, directory)}.",
+                           fix="Fix the line named, then check again.") from None
+
+
+def run(lesson, directory=None):
+    """Run the learner's files in `directory` (default: the exercise folder); returns (results, summary).
+
+    An interrupted check (Ctrl-C, SIGTERM, SIGHUP) is no result: KeyboardInterrupt or Terminated propagates.
+    """
+    directory = Path(directory or exercises.folder(lesson)).resolve()
+    absent = exercises.missing(lesson, directory)
+    if absent:
+        raise UsageError(f"The exercise folder {directory} lacks {', '.join(absent)}.",
+                         fix=f"Make your copy of the lesson's files there: python -m runner exercise {lesson.id}")
+    doctor.require_basics()
+    meta = lesson.exercise
+    options = session.RunOptions(duration=meta.duration, workload_params=meta.workload, interval=meta.interval,
+                                 glue_folder=directory, show_code=False, histogram=False)
+    sink = Collect()
+    engine = session.Run(lesson, options, sink)
+    with signals.terminated_by_signals():
+        try:
+            _load_learners(engine, directory)
+            summary = engine.trace()
+        except LessonFailed as err:  # compile error, verifier rejection, attach failure, the learner's Python
+            return [Result(False, str(err), err.details or "", err.fix or "")], engine.summary
+        except (RunnerError, KeyboardInterrupt, Terminated):
+            raise  # not root, bcc missing, a file missing, or interrupted: not the program's fault
+        except Exception as err:
+            return [Result(False, f"Your program failed while it ran: {where(err, directory)}.",
+                           fix="Fix the line named, then check again.")], engine.summary
+        finally:
+            engine.close()
+    results = [Result(True, f"Your program compiled, passed the verifier and was attached ({engine.describe_probes()}).")]
+    work = summary.get("workload")
+    if not work or not work.get("ops"):
+        results.append(Result(False, "The workload did not report what it did, so there is nothing to judge.",
+                              fix="Check again; if it keeps failing, run python -m runner doctor."))
+        return results, summary
+    try:
+        judged = list(load_checker(lesson).check(sink.events, summary))
+    except Exception as err:
+        results.append(Result(False, f"The exercise's checker failed on your program's events ({type(err).__name__}: "
+                                     f"{err}).", fix="Your events may lack a field the lesson's record() gives; "
+                                                     "if your files follow the task, report this."))
+        return results, summary
+    results += [Result(bool(ok), sentence) for ok, sentence in judged]
+    return results, summary

@@ -1,0 +1,87 @@
+"""Run a lesson, or the live tests, inside a VM on a kernel that has kprobes.
+
+This machine's kernel may lack kprobes while a learner's Ubuntu, Debian or Fedora kernel has
+them. Debian's own kernels boot here in QEMU with the host's root filesystem through virtme-ng
+(`vng`), so the same runner, the same lessons and the same BCC run inside, on that kernel.
+
+One question per module: which kernels exist and where they are cached (`kernels`), booting one
+VM to run one command (`boot`), the live tests in every kernel (`matrix`), and the command line
+`python -m runner.vm` (`__main__`). This package holds what the rest of the runner uses:
+`--kernel` (run_lesson, list_kernels, strip_kernel_option) and the doctor's VM finding.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from ..errors import Terminated
+from ..findings import Finding
+from . import boot, kernels
+
+
+def describe(series, found):
+    """One line for a series: its cached kernel and what it can do, or how to get it."""
+    if found:
+        k = found[0]
+        return f"{series:<5} {k.version:<24} cached; can: {', '.join(k.can()) or 'unknown'}"
+    return f"{series:<5} {'(not downloaded)':<24} fetched on first use, or now with: {kernels.SETUP}"
+
+
+def list_kernels(out=print):
+    have = kernels.cached()
+    for series in kernels.SERIES:
+        out(describe(series, have.get(series)))
+    missing = boot.tools_missing()
+    if missing:
+        out(f"\nThe VM tools are not ready: {missing[0]}. Fix: {missing[1]}")
+    else:
+        out(f"\nRun a lesson in one: sudo python -m runner lesson4 --kernel {next(iter(kernels.SERIES))}")
+
+
+def strip_kernel_option(argv):
+    """The runner's arguments without `--kernel K` / `--kernel=K`, for the runner inside the VM."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--kernel":
+            skip = True
+        elif not arg.startswith("--kernel="):
+            out.append(arg)
+    return out
+
+
+def run_lesson(kernel_name, argv):
+    """`python -m runner LESSON ... --kernel K`: the same command, run inside K's VM; returns its exit code."""
+    if kernel_name == "list":
+        list_kernels()
+        return 0
+    kernel = kernels.resolve(kernel_name, say=lambda text: print(text, file=sys.stderr))
+    quiet = "--json" in argv or "-j" in argv or "-q" in argv or "--quiet" in argv
+    if not quiet:
+        print(f"Booting Linux {kernel.version} in a VM ({'KVM' if boot.kvm_usable() else 'TCG, no KVM: about a minute'})...",
+              file=sys.stderr, flush=True)
+    env = {k: os.environ[k] for k in ("REQUIRE_BPF", "COLUMNS") if k in os.environ}
+    # The guest sees the host's files read-only: share the progress folder so a lesson run there counts too.
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    state.mkdir(parents=True, exist_ok=True)
+    env["XDG_STATE_HOME"] = str(state)
+    try:
+        status, _ = boot.run(kernel, [sys.executable, "-m", "runner", *strip_kernel_option(argv)], env=env, rwdirs=[state])
+    except Terminated as term:
+        return 128 + term.signum
+    return status
+
+
+def doctor_findings():
+    """Cheap (no boot): which VM kernels `--kernel` can use, and what each can do."""
+    have = kernels.cached()
+    missing = boot.tools_missing()
+    lines = "; ".join(describe(s, have.get(s)).replace("  ", " ").strip() for s in kernels.SERIES)
+    if missing:
+        return [Finding("VM kernels", "warn", f"{missing[0]}; --kernel cannot run lessons in a VM ({lines})", missing[1])]
+    if not have:
+        return [Finding("VM kernels", "warn",
+                        f"none downloaded yet ({', '.join(kernels.SERIES)} are fetched on first --kernel use)",
+                        kernels.SETUP)]
+    return [Finding("VM kernels", "ok", f"for --kernel: {lines}")]
