@@ -29,7 +29,7 @@ STARTUP_TEXT = ("Wall time from spawning the process to its first event line on 
                 "same events. Runs alternate between the two; both use the same interpreter, unbuffered.")
 THROUGHPUT_TEXT = ("A child calls getppid() in a tight loop for {seconds} s; a program on syscalls:sys_enter_getppid sends "
                    "a 32-byte struct per call of that child. *classic*: `open_perf_buffer` with a callback calling "
-                   "`b[\"events\"].event(data)` (the BCC tutorial); *runner*: runner/session.py's `PerfBuffer` source, "
+                   "`b[\"events\"].event(data)` (the BCC tutorial); *runner*: runner/sources.py's `PerfBuffer` source, "
                    "polled as the runner does; *ringbuf*: `BPF_RINGBUF_OUTPUT`, drops counted in the kernel by a "
                    "per-CPU counter. Buffers: *default* = 8 pages per CPU (ring buffer: the same memory in one ring), "
                    "*small* = 1 page per CPU. Every run checks delivered + lost == the calls the child reports.")

@@ -125,12 +125,12 @@ class Classic:
 
 
 class Runner:
-    """The runner's own pipeline: runner/session.py's PerfBuffer source, polled as runner/session.py's loop does."""
+    """The runner's own pipeline: runner/sources.py's PerfBuffer source, polled as runner/session.py's loop does."""
 
     def __init__(self, b, pid, pages):
-        from runner import session
+        from runner import sources
         self.b, self.pid, self.delivered = b, pid, 0
-        self.source = session.PerfBuffer(b, SimpleNamespace(record=record), SimpleNamespace(pages=pages), "events")
+        self.source = sources.PerfBuffer(b, SimpleNamespace(record=record), SimpleNamespace(pages=pages), "events")
         self.fn = "on_perf"
 
     @property

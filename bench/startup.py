@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from runner.lessons import ROOT
 HEAVY = ("rich", "matplotlib", "jupyter", "jupyter_client", "IPython", "ipykernel", "ipywidgets", "numpy",
          "pandas", "nbformat", "nbclient")
 
@@ -136,8 +136,7 @@ def run_plain(lesson, timeout=30):
         for line in _lines(proc, time.monotonic() + timeout):
             if not tracing and line.startswith("Tracing"):
                 tracing = True
-                params = {k: v for k, v in lesson.workload.items() if k != "kind"}
-                trigger = workload.start(lesson.workload["kind"], **params) if lesson.workload else None
+                trigger = workload.start(lesson.workload_path, **lesson.workload) if lesson.workload is not None else None
             elif tracing and is_plain_event(line):
                 first = time.perf_counter() - start
                 break

@@ -20,10 +20,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from runner import lessons as lesson_list  # noqa: E402
-from runner.notebook import KERNEL_NAME  # noqa: E402
+from runner import lessons as lesson_list  # the checkout is on .venv's path (scripts/setup.sh)
+from runner.notebook import KERNEL_NAME
 
 DEFAULT_DURATION = 4  # seconds a run traces by default (the slider's start); every workload fits in it
 
@@ -75,7 +73,8 @@ def cells_for(lesson):
         placed["load"] = True
 
     def run():
-        what = f"the lesson's workload (`{lesson.workload['kind']}`)" if lesson.workload else "nothing extra"
+        what = (f"the lesson's workload (`lessons/{lesson.folder.name}/workload.py`)" if lesson.workload is not None
+                else "nothing extra")
         view = ("a table of the last map read, the counts summed over the reads, and a bar chart"
                 if lesson.events == "table" else "a table of recent events, events per process, and a bar chart")
         md("### Run it in this notebook\n\n"
@@ -133,8 +132,8 @@ def notebook(lesson):
             "nbformat": 4, "nbformat_minor": 5}
 
 
-def path_for(lesson):
-    return HERE / f"{lesson.folder.name}.ipynb"
+def path_for(lesson, folder=HERE):
+    return Path(folder) / f"{lesson.folder.name}.ipynb"
 
 
 def text_for(lesson):
@@ -151,12 +150,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("lesson", nargs="*", help="lesson1, 3, bpf_hash... (default: every lesson)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a notebook is out of date")
+    parser.add_argument("--out", metavar="DIR", default=HERE, help="write the notebooks there (default: notebooks/)")
     args = parser.parse_args(argv)
     every = lesson_list.load_all()
     chosen = [lesson_list.find(name, every) for name in args.lesson] if args.lesson else buildable(every)
     stale = []
     for lesson in chosen:
-        path, text = path_for(lesson), text_for(lesson)
+        path, text = path_for(lesson, args.out), text_for(lesson)
         current = path.read_text() if path.exists() else None
         if current == text:
             continue
@@ -164,7 +164,7 @@ def main(argv=None):
             stale.append(path.name + (" is missing" if current is None else " differs from its README"))
         else:
             path.write_text(text)
-            print(f"wrote {path.relative_to(HERE.parent)}")
+            print(f"wrote {path}")
     if stale:
         print("out of date: " + "; ".join(stale) + ".\nfix: python notebooks/build.py", file=sys.stderr)
         return 1

@@ -7,7 +7,8 @@
 # 1. BCC from the OS packages (never the unrelated PyPI project named "bcc")
 # 2. kernel headers for the running kernel, or the nearest ones the distro has, wired for BCC
 # 3. debugfs and tracefs mounted (BCC reads /sys/kernel/debug/tracing)
-# 4. .venv from the OS python with --system-site-packages (so bcc imports), then requirements.txt
+# 4. .venv from the OS python with --system-site-packages (so bcc imports), then requirements.txt,
+#    and the checkout on its path (bcc-lessons.pth)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -147,6 +148,10 @@ if [ ! -f "$STAMP" ] || ! cmp -s requirements.txt "$STAMP"; then
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt
     cp requirements.txt "$STAMP"
 fi
+# The checkout on .venv's path, as an editable install would put it (on every pip, offline): the lessons'
+# glue imports its shared code (`from lessons.common import ...`) from any folder, run alone or by the runner.
+SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[ "$(cat "$SITE/bcc-lessons.pth" 2>/dev/null)" = "$REPO" ] || printf '%s\n' "$REPO" > "$SITE/bcc-lessons.pth"
 if ! "$VENV/bin/python" -c 'import bcc; bcc.BPF' 2>/dev/null; then
     if "$VENV/bin/python" -m pip show -q bcc >/dev/null 2>&1; then
         warn "the PyPI package named 'bcc' (an unrelated lattice library) was installed in .venv: removing it."

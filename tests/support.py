@@ -99,3 +99,16 @@ def bpf_unavailable():
     if subprocess.run(["which", "bpftool"], capture_output=True).returncode != 0:
         return "bpftool is missing: the leak checks need it (run: sudo make setup)"
     return None
+
+
+def learner_copy(lesson, into, solution=False):
+    """The exercise as a learner starts it (the lesson's program and glue), or with the solution applied, in `into`."""
+    from runner import exercises, lessons
+    lesson = lessons.find(lesson) if isinstance(lesson, str) else lesson
+    target = Path(into) / lesson.id
+    target.mkdir(parents=True, exist_ok=True)
+    for name in exercises.copied(lesson):
+        (target / name).write_text((lesson.folder / name).read_text())
+    if solution:
+        exercises.solution(lesson, into=target)
+    return target

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from runner import doctor, exercises
-from tests.support import ROOT, assert_nothing_left, kernel_state
+from tests.support import ROOT, assert_nothing_left, kernel_state, learner_copy
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (dropping to nobody, private mounts)")
 KERNEL = doctor.kernel_release()
@@ -96,10 +96,9 @@ def command(setup, argv, tmp_path):
         bad.write_text("name: x\nID: 1\nformat:\n\tfield:int a;\toffset:zz;\tsize:4;\tsigned:1;\n")
         argv = [a.replace("{format}", str(bad)) for a in argv]
     elif setup in ("broken C", "verifier"):
-        exercise = exercises.require("lesson1")  # the exercise as a learner gets it, in a temporary folder
-        copy = tmp_path / "copy"
-        shutil.copytree(exercise.folder, copy, ignore=shutil.ignore_patterns(exercises.HIDDEN, "__pycache__"))
-        program = copy / exercise.lesson.program_path.name
+        lesson = exercises.require("lesson1")  # the exercise as a learner starts it, in a temporary folder
+        copy = learner_copy(lesson, tmp_path)
+        program = copy / lesson.program_path.name
         text = program.read_text() + "\nint broken(void *ctx) { return 0 }\n"
         program.write_text(text if setup == "broken C" else UNCHECKED_LOOKUP)
         argv = [a.replace("{copy}", str(copy)) for a in argv]

@@ -5,7 +5,7 @@ import pytest
 from runner.doctor import has_kprobe_interface
 from tests.support import runner
 
-pytestmark = pytest.mark.bpf
+pytestmark = [pytest.mark.bpf, pytest.mark.kprobe]
 
 
 def findings():

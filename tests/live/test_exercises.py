@@ -13,11 +13,12 @@ import time
 
 import pytest
 
-from runner import exercises, formats
-from tests.support import ROOT, assert_nothing_left, kernel_state
+from runner import exercises, lessons
+from lessons import formats
+from tests.support import ROOT, assert_nothing_left, kernel_state, learner_copy
 
 pytestmark = pytest.mark.bpf
-EXERCISES = exercises.all_exercises()
+EXERCISES = [lesson for lesson in lessons.load_all() if exercises.has_exercise(lesson)]
 
 
 def check(lesson_id, directory, state, *extra):
@@ -33,14 +34,9 @@ def check(lesson_id, directory, state, *extra):
     return proc
 
 
-def copy(exercise, into, solution=False):
-    """The exercise as a learner gets it (or with the solution's files over it), in a temporary folder."""
-    target = into / exercise.lesson.id
-    shutil.copytree(exercise.folder, target, ignore=shutil.ignore_patterns(exercises.HIDDEN, "__pycache__"))
-    if solution:
-        for path in exercise.solution_files():
-            shutil.copy(path, target / path.name)
-    return target
+def copy(lesson, into, solution=False):
+    """The exercise as a learner starts it (or with the solution applied), in a temporary folder."""
+    return learner_copy(lesson, into, solution)
 
 
 def as_json(proc):
@@ -48,12 +44,12 @@ def as_json(proc):
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.lesson.id)
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda l: l.id)
 def test_the_untouched_starting_files_run_but_fail_the_check_with_a_reason(exercise, tmp_path):
-    if exercise.lesson.number == 5 and not formats.read("tcp:tcp_send_reset").has("reason"):
+    if exercise.number == 5 and not formats.read("tcp:tcp_send_reset").has("reason"):
         pytest.skip("this kernel's tcp:tcp_send_reset has no reason field (before Linux 6.10), so lesson 5's exercise "
                     "has nothing to add and its checker passes the untouched files, saying so")
-    proc = check(exercise.lesson.id, copy(exercise, tmp_path), tmp_path / "state", "--json")
+    proc = check(exercise.id, copy(exercise, tmp_path), tmp_path / "state", "--json")
     result = as_json(proc)
     assert proc.returncode == 1 and result["passed"] is False
     first, *rest = result["results"]
@@ -62,37 +58,37 @@ def test_the_untouched_starting_files_run_but_fail_the_check_with_a_reason(exerc
     assert failed and all(len(m) > 40 and m.endswith((".", ")")) for m in failed), failed
 
 
-@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.lesson.id)
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda l: l.id)
 def test_the_reference_solution_passes_and_is_remembered(exercise, tmp_path):
     state = tmp_path / "state"
-    proc = check(exercise.lesson.id, copy(exercise, tmp_path, solution=True), state, "--json")
+    proc = check(exercise.id, copy(exercise, tmp_path, solution=True), state, "--json")
     result = as_json(proc)
     assert proc.returncode == 0 and result["passed"], result["results"]
     saved = json.loads((state / "bcc-lessons" / "progress.json").read_text())
-    assert saved["lessons"][exercise.lesson.id]["passed"]
+    assert saved["lessons"][exercise.id]["passed"]
 
 
-@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.lesson.id)
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda l: l.id)
 def test_a_c_syntax_error_names_the_learners_file_and_line(exercise, tmp_path):
     folder = copy(exercise, tmp_path)
-    program = folder / exercise.lesson.program_path.name
+    program = folder / exercise.program_path.name
     text = program.read_text()
     program.write_text(text + "\nint broken(void *ctx) { return 0 }\n")
     line = len(text.splitlines()) + 2
-    proc = check(exercise.lesson.id, folder, tmp_path / "state")
+    proc = check(exercise.id, folder, tmp_path / "state")
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
     assert f"FAIL  The BPF program {program} did not compile." in proc.stdout
     assert f"{program}:{line}:" in proc.stdout and "expected ';'" in proc.stdout
     assert "/virtual/main.c" not in proc.stdout
 
 
-@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.lesson.id)
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda l: l.id)
 def test_a_python_error_in_the_glue_names_the_file_and_line(exercise, tmp_path):
     folder = copy(exercise, tmp_path)
-    glue = folder / exercise.lesson.glue_path.name
+    glue = folder / exercise.glue_path.name
     text = glue.read_text()
     glue.write_text(text + "def broken(:\n")
-    proc = check(exercise.lesson.id, folder, tmp_path / "state")
+    proc = check(exercise.id, folder, tmp_path / "state")
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
     assert f"{glue}:{len(text.splitlines()) + 1} has a syntax error" in proc.stdout
 
@@ -163,8 +159,7 @@ def test_watch_rechecks_on_save_and_ctrl_c_ends_it_cleanly(tmp_path):
     try:
         wait_for("Not yet:")
         wait_for("save to check again")
-        for path in exercise.solution_files():
-            shutil.copy(path, folder / path.name)
+        exercises.solution(exercise, into=folder)
         wait_for("Passed:")
         wait_for("save to check again")
     finally:

@@ -10,7 +10,7 @@ import pytest
 from runner.doctor import has_kprobe_interface
 from tests.support import ROOT, assert_nothing_left, kernel_state, lesson_programs, run_json, runner
 
-pytestmark = pytest.mark.bpf
+pytestmark = [pytest.mark.bpf, pytest.mark.kprobe]
 PROGRAMS = lesson_programs("lesson1")
 
 
@@ -18,7 +18,7 @@ def test_lesson1_reports_each_fork_of_the_workload_with_its_pid():
     before = kernel_state()
     events, summary = run_json("lesson1")
     work = summary["workload"]
-    assert work["kind"] == "fork" and work["ops"] == 5
+    assert work["source"] == "lessons/lesson1_hello/workload.py" and work["ops"] == 5
     mine = [e for e in events if e["pid"] == work["pid"]]
     # one clone() per fork, each seen exactly once
     assert len(mine) == work["ops"] == summary["workload_events"]

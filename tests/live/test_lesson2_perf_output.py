@@ -15,7 +15,7 @@ def test_lesson2_delivers_one_struct_per_clone_of_the_workload():
     before = kernel_state()
     events, summary = run_json("lesson2")
     work = summary["workload"]
-    assert work["kind"] == "fork-burst" and work["ops"] == 5 + 400 + work["cpus"]
+    assert work["source"] == "lessons/lesson2_perf_output/workload.py" and work["ops"] == 5 + 400 + work["cpus"]
     assert summary["lost"] == 0  # 8 pages a CPU hold about 680 events: the burst fits
     mine = [e for e in events if e["pid"] == work["pid"]]
     assert len(mine) == work["ops"] == summary["workload_events"]

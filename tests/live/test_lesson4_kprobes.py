@@ -11,7 +11,7 @@ import pytest
 from runner import lessons
 from tests.support import assert_nothing_left, kernel_state, lesson_programs, run_json
 
-pytestmark = pytest.mark.bpf
+pytestmark = [pytest.mark.bpf, pytest.mark.kprobe]
 KPROBE_NAMES = {"kprobe__tcp_sendmsg", "kretprobe__tcp_sendmsg",
                 "noattach_kprobe__tcp_sendmsg", "noattach_kretprobe__tcp_sendmsg"}
 PROGRAMS = KPROBE_NAMES | {"tracepoint__syscalls__sys_enter_sendto", "tracepoint__sock__sock_send_length"}
@@ -26,7 +26,7 @@ def test_lesson4_counts_the_workloads_tcp_bytes_exactly():
     before = kernel_state()
     events, summary = run_json("lesson4")
     work = summary["workload"]
-    assert work["kind"] == "tcp-send" and work["sizes"] == [100, 2000, 30000]
+    assert work["source"] == "lessons/lesson4_kprobes/workload.py" and work["sizes"] == [100, 2000, 30000]
     mine = [e for e in events if e["pid"] == work["pid"]]
     assert [e["sent"] for e in mine] == work["sizes"]
     assert [e["size"] for e in mine] == work["sizes"]  # the size argument (or sendto's len) asked for

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import formats, lessons
+from runner import lessons
+from lessons import formats
 from tests.support import assert_nothing_left, kernel_state, lesson_programs, run_json
 
 pytestmark = pytest.mark.bpf

@@ -20,7 +20,7 @@ def glue():
 
 def waiting_workload(count, function_calls=3):
     """A strlen workload that waits for a line on stdin before its calls, so a probe can attach to its pid first."""
-    argv = [sys.executable, str(ROOT / "runner" / "workload.py"), "strlen", "--count", str(count),
+    argv = [sys.executable, str(ROOT / "runner" / "workload.py"), str(lessons.find("lesson6").workload_path), "--count", str(count),
             "--function-calls", str(function_calls), "--wait", "1"]
     return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 

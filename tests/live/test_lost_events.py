@@ -10,7 +10,6 @@ Two halves of one chain:
 
 import io
 import json
-from types import SimpleNamespace
 
 import pytest
 
@@ -60,9 +59,9 @@ def run_lesson2(monkeypatch, json_mode):
 
     monkeypatch.setattr(table.PerfEventArray, "open_perf_buffer", counting)
     stream = io.StringIO()
-    opts = SimpleNamespace(duration=None, events=None, json=json_mode, quiet=True, no_workload=False, no_code=True,
-                           pages=1, interval=1.0, pid=None, probe=None)
-    code = session.run(lessons.find("lesson2"), opts, render.Output(json_mode=json_mode, quiet=True, stream=stream))
+    lesson = lessons.find("lesson2")
+    opts = session.RunOptions(pages=1, show_code=False)
+    code = session.run(lesson, opts, render.Output(lesson, json_mode=json_mode, quiet=True, stream=stream))
     assert code == 0, stream.getvalue()
     return stream.getvalue(), sum(reported)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import vm
+from runner.vm import boot, kernels
 from tests.support import ROOT
 
 pytestmark = [pytest.mark.bpf, pytest.mark.vm]
@@ -41,10 +41,10 @@ def assert_no_new_qemu(before, wait=10.0):
 
 @pytest.fixture(scope="module")
 def kernel():
-    missing = vm.tools_missing()
+    missing = boot.tools_missing()
     if missing:
         pytest.fail(f"{missing[0]} (fix: {missing[1]})")
-    return vm.resolve("6.1")  # downloads it on a fresh machine
+    return kernels.resolve("6.1")  # downloads it on a fresh machine
 
 
 def runner(*args, env=None, timeout=600):
@@ -68,7 +68,7 @@ def test_a_guest_command_that_hangs_is_exit_3_and_leaves_no_qemu(kernel):
     assert proc.returncode == 3, proc.stderr
     assert f"error: The command inside the {kernel.version} VM did not finish within 5 s, so the VM was stopped." \
         in proc.stderr
-    assert time.monotonic() - started < vm.BOOT_TIMEOUT + 60
+    assert time.monotonic() - started < boot.BOOT_TIMEOUT + 60
     assert_no_new_qemu(before)
 
 

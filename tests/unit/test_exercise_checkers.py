@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from runner import diagnostics, exercises, formats
+from runner import diagnostics, exercises
+from lessons import formats
 
 FORMATS = Path(__file__).parent / "fixtures" / "formats"
 
 
 def checker(lesson):
-    spec = importlib.util.spec_from_file_location(f"check_{lesson}", exercises.require(lesson).checker_path)
+    spec = importlib.util.spec_from_file_location(f"check_{lesson}", exercises.folder(exercises.require(lesson)) / "check.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

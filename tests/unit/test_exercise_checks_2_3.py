@@ -4,11 +4,11 @@ import importlib.util
 
 import pytest
 
-from runner import exercises, workload
+from runner import exercises, lessons, workload
 
 
 def checker(lesson):
-    spec = importlib.util.spec_from_file_location(f"check_{lesson}", exercises.require(lesson).checker_path)
+    spec = importlib.util.spec_from_file_location(f"check_{lesson}", exercises.folder(exercises.require(lesson)) / "check.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.check
@@ -92,12 +92,12 @@ def test_lesson3_checker_without_rows_says_so():
 
 def test_the_workload_reports_its_parent_pid():
     import os
-    report = workload.report(workload.start("fork", count=1), timeout=30)
+    report = workload.report(workload.start(lessons.find("1").workload_path, count=1), timeout=30)
     assert report["ppid"] == os.getpid()
 
 
 def test_sleeps_unique_names_its_processes_after_its_pid():
-    report = workload.report(workload.start("sleeps", counts=[2, 1, 1], interval=0.001, unique=1), timeout=30)
+    report = workload.report(workload.start(lessons.find("3").workload_path, counts=[2, 1, 1], interval=0.001, unique=1), timeout=30)
     name = f"bcc-{report['pid']}"
     assert report["comm"] == name
     assert [c["comm"] for c in report["children"]] == [f"{name}-1", f"{name}-2"]

@@ -2,13 +2,16 @@
 
 import importlib.util
 import io
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from runner import exercises, lessons, progress, watch
 from runner.__main__ import main
 
-EXERCISES = exercises.all_exercises()
+EXERCISES = [lesson for lesson in lessons.load_all() if exercises.has_exercise(lesson)]
 
 
 @pytest.fixture(autouse=True)
@@ -17,42 +20,69 @@ def state_home(tmp_path, monkeypatch):
     monkeypatch.delenv("SUDO_USER", raising=False)
 
 
+@pytest.fixture
+def own_lessons(tmp_path, monkeypatch):
+    """A copy of lessons/ (without learners' copies), as the runner's lessons folder: tests write there, not here."""
+    copy = tmp_path / "lessons"
+    shutil.copytree(lessons.ROOT / "lessons", copy, ignore=shutil.ignore_patterns("__pycache__", "*.previous"))
+    for lesson in lessons.load_all():
+        for name in exercises.copied(lesson):
+            (copy / lesson.folder.name / "exercise" / name).unlink(missing_ok=True)
+    monkeypatch.setenv(lessons.DIR_ENV, str(copy))
+    return copy
+
+
 def test_lesson1_has_an_exercise():
-    assert "lesson1" in [e.lesson.id for e in EXERCISES]
+    assert "lesson1" in [lesson.id for lesson in EXERCISES]
 
 
-@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.lesson.id)
-def test_every_exercise_has_a_task_starting_files_a_checker_and_a_hidden_solution(exercise):
-    assert exercise.task(), "the README starts with a title naming the task"
-    for path in exercise.learner_files():
-        assert path.is_file(), f"{path} (from edit = [...]) is missing"
-    assert exercise.lesson.glue_path.name in {p.name for p in exercise.folder.iterdir()}, \
-        "the exercise folder holds a copy of the glue, so it runs alone"
-    spec = importlib.util.spec_from_file_location("checker", exercise.checker_path)
+@pytest.mark.parametrize("lesson", EXERCISES, ids=lambda l: l.id)
+def test_every_exercise_has_a_task_a_checker_and_a_solution_that_applies_to_the_lesson(lesson):
+    assert exercises.task(lesson), "the README starts with a title naming the task"
+    spec = importlib.util.spec_from_file_location("checker", exercises.folder(lesson) / "check.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert callable(module.check)
-    solutions = exercise.solution_files()
-    assert solutions, f"{exercise.solution_dir} is empty"
-    for path in solutions:
-        assert path.name in exercise.edit, f"the solution's {path.name} is not a file the learner edits"
-        assert path.read_text() != (exercise.folder / path.name).read_text(), f"the solution's {path.name} is the starting file"
-    assert exercise.lesson.hint, "hint = ... in lessons.toml"
+    changed = exercises.solution(lesson)
+    assert changed, f"{lesson.id}'s solution.patch changes nothing"
+    for name in changed:
+        assert name in lesson.exercise.edit, f"the solution changes {name}, which is not a file the learner edits"
+    assert lesson.hint, "hint = ... in lessons.toml"
 
 
-@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.lesson.id)
-def test_files_the_learner_does_not_edit_are_the_lessons_own(exercise):
-    for path in exercise.folder.iterdir():
-        if path.is_file() and path.name not in exercise.edit and path.name not in exercises.NOT_LEARNERS:
-            original = exercise.lesson.folder / path.name
-            assert original.is_file() and original.read_text() == path.read_text(), \
-                f"{path} has drifted from {original}: copy it again"
+@pytest.mark.parametrize("lesson", EXERCISES, ids=lambda l: l.id)
+def test_the_repository_keeps_one_copy_of_each_lesson_file(lesson):
+    tracked = subprocess.run(["git", "ls-files", str(exercises.folder(lesson))], cwd=lessons.ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(Path(p).name for p in tracked) == ["README.md", "check.py", "solution.patch"]
+
+
+def test_exercise_copies_the_lessons_files_for_the_learner_and_keeps_theirs(own_lessons, capsys):
+    assert main(["exercise", "lesson1"]) == 0
+    mine = own_lessons / "lesson1_hello" / "exercise" / "hello.c"
+    assert mine.read_text() == (own_lessons / "lesson1_hello" / "hello.c").read_text()
+    assert "lessons" in capsys.readouterr().out
+    mine.write_text("// my try\n")
+    assert main(["exercise", "lesson1"]) == 0  # a second time: the learner's file stays
+    assert mine.read_text() == "// my try\n"
+    assert main(["exercise", "lesson1", "--restart"]) == 0
+    assert mine.read_text() == (own_lessons / "lesson1_hello" / "hello.c").read_text()
+    assert mine.with_name("hello.c.previous").read_text() == "// my try\n"
+
+
+def test_exercise_refuses_to_write_through_a_link(own_lessons, tmp_path, capsys):
+    target = tmp_path / "elsewhere"
+    target.write_text("keep\n")
+    (own_lessons / "lesson1_hello" / "exercise" / "hello.c").symlink_to(target)
+    assert main(["exercise", "lesson1"]) == 2
+    assert "symbolic link" in capsys.readouterr().err and target.read_text() == "keep\n"
 
 
 def test_every_exercise_table_in_the_metadata_has_a_folder():
     for lesson in lessons.load_all():
-        if "exercise" in lesson.extra:
-            assert exercises.of(lesson) is not None, f"{lesson.id} has [lesson.exercise] but no exercise/check.py"
+        assert exercises.has_exercise(lesson), f"{lesson.id} has no exercise/check.py"
+        for name in lesson.exercise.edit:
+            assert name in exercises.copied(lesson), f"{lesson.id} asks the learner to edit {name}, which is not copied"
 
 
 def test_hint_prints_the_task_and_the_metadata_hint(capsys):
@@ -77,28 +107,28 @@ def test_solution_asks_and_respects_no(capsys, monkeypatch):
     assert "Nothing shown" in capsys.readouterr().out
 
 
-def test_solution_yes_shows_the_files_and_is_remembered(capsys):
-    exercise = exercises.require("lesson1")
+def test_solution_yes_shows_the_changes_and_is_remembered(capsys, own_lessons):
+    lesson = exercises.require("lesson1")
     assert main(["solution", "lesson1", "--yes"]) == 0
     out = capsys.readouterr().out
-    for path in exercise.solution_files():
-        assert path.read_text().strip().splitlines()[-1] in out
-    assert ".solution" in out
+    assert 'bpf_trace_printk("Hello from %d\\n", pid);' in out and "solution.patch" in out
     state, _ = progress.load()
     assert state["lessons"]["lesson1"]["solution_seen"]
+    assert main(["solution", "lesson1", "--yes", "--write"]) == 0
+    assert (exercises.folder(lesson) / "hello.c").read_text() == exercises.solution(lesson)["hello.c"]
 
 
 def test_commands_on_a_lesson_without_an_exercise_are_usage_errors(capsys, tmp_path, monkeypatch):
     plain = lesson_without_exercise(tmp_path, monkeypatch)
-    assert exercises.of(plain) is None
-    for command in ("check", "solution", "watch"):
+    assert not exercises.has_exercise(plain)
+    for command in ("check", "solution", "watch", "exercise"):
         assert main([command, plain.id]) == 2
         assert "has no exercise yet" in capsys.readouterr().err
     assert main(["check", "lesson99"]) == 2
 
 
 def load_lesson1_checker():
-    spec = importlib.util.spec_from_file_location("check1", exercises.require("1").checker_path)
+    spec = importlib.util.spec_from_file_location("check1", exercises.folder(exercises.require("1")) / "check.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.check
@@ -173,9 +203,8 @@ def test_watch_ignores_a_file_missing_mid_save(tmp_path):
 
 def lesson_without_exercise(tmp_path, monkeypatch):
     """A lesson 9 whose folder has no exercise/, as the only lesson the runner knows."""
-    monkeypatch.setattr(lessons, "LESSONS_DIR", tmp_path)
     plain = lessons.Lesson(number=9, name="plain", title="A lesson without an exercise", teaches="nothing",
-                           events="trace_pipe", columns=["pid"])
+                           events="trace_pipe", columns=["pid"], home=tmp_path)
     plain.folder.mkdir()
     monkeypatch.setattr(lessons, "load_all", lambda path=None: [plain])
     return plain

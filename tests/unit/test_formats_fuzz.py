@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from runner import formats
-from runner.formats import FormatError
+from lessons import formats
+from lessons.formats import FormatError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 

@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from runner import targets, workload
+from runner import targets
 from runner.errors import UsageError
 from tests.support import ROOT
 
@@ -59,22 +59,31 @@ def test_mapping_refuses_an_address_outside_every_file(glue, address):
         glue.mapping(address, GLIBC_MAPS)
 
 
+def lesson6_workload():
+    spec = importlib.util.spec_from_file_location("lesson6_workload", ROOT / "lessons/lesson6_uprobes/workload.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_workload_strings_carry_the_mark_and_fill_four_histogram_buckets():
-    mark = workload.STRLEN_MARK
-    assert mark == "lesson6:"
-    assert all(s.startswith(mark) for s in workload.STRLEN_STRINGS)
-    assert len({len(s).bit_length() for s in workload.STRLEN_STRINGS}) == 4
-    assert max(len(s) for s in workload.STRLEN_STRINGS) > 63  # one is cut by the probe's 64-byte buffer
+    work = lesson6_workload()
+    assert work.MARK == "lesson6:"
+    assert all(s.startswith(work.MARK) for s in work.STRINGS)
+    assert len({len(s).bit_length() for s in work.STRINGS}) == 4
+    assert max(len(s) for s in work.STRINGS) > 63  # one is cut by the probe's 64-byte buffer
 
 
 def test_the_mark_is_never_written_whole_in_the_workload_source():
     # Python's parser calls strlen() on pieces of the source it compiles: a whole mark in
     # workload.py would be counted by the lesson's probe as extra calls of the workload.
-    assert workload.STRLEN_MARK not in (ROOT / "runner" / "workload.py").read_text()
+    work = lesson6_workload()
+    for path in (ROOT / "lessons/lesson6_uprobes/workload.py", ROOT / "runner/workload.py"):
+        assert work.MARK not in path.read_text()
 
 
-def test_the_c_program_marks_what_the_workload_marks():
-    assert f'#define MARK "{workload.STRLEN_MARK}"' in (ROOT / "lessons/lesson6_uprobes/uprobes.c").read_text()
+def test_the_workload_marks_what_the_c_program_marks():
+    assert f'#define MARK "{lesson6_workload().MARK}"' in (ROOT / "lessons/lesson6_uprobes/uprobes.c").read_text()
 
 
 @pytest.mark.parametrize("text, parsed", [
@@ -97,12 +106,12 @@ def test_params_pass_only_what_was_given():
     assert targets.params(argparse.Namespace(pid=42, probe="/bin/x:f")) == {"pid": 42, "binary": "/bin/x", "function": "f"}
 
 
-def test_check_accepted_refuses_lessons_whose_load_takes_no_target():
-    lesson = types.SimpleNamespace(id="lessonX")
-    targets.check_accepted(types.SimpleNamespace(load=lambda pid=None: None), {"pid": 7}, lesson)  # accepted
+def test_check_accepted_refuses_what_the_lesson_does_not_declare():
+    targets.check_accepted(types.SimpleNamespace(id="lessonX", options=["pid"]), {"pid": 7})  # accepted
+    with pytest.raises(UsageError, match="lessonX does not take --probe"):
+        targets.check_accepted(types.SimpleNamespace(id="lessonX", options=["pid"]), {"binary": "/x", "function": "f"})
     with pytest.raises(UsageError, match="lessonX does not take --pid or --probe"):
-        targets.check_accepted(types.SimpleNamespace(load=lambda: None), {"pid": 7, "binary": "/x", "function": "f"},
-                               lesson)
+        targets.check_accepted(types.SimpleNamespace(id="lessonX", options=[]), {"pid": 7, "binary": "/x", "function": "f"})
 
 
 @pytest.mark.parametrize("cause, usage", [

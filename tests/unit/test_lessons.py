@@ -41,3 +41,84 @@ def test_broken_metadata_is_one_clear_sentence(tmp_path):
         lessons.load_all(bad)
     with pytest.raises(LessonFailed, match="missing"):
         lessons.load_all(tmp_path / "absent.toml")
+
+
+GOOD = '''[[lesson]]
+number = 1
+name = "one"
+title = "t"
+teaches = "t"
+events = "trace_pipe"
+columns = ["pid"]
+'''
+
+
+def lesson_folder(root, number=1, name="one", workload=False):
+    folder = root / f"lesson{number}_{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in ("README.md", f"{name}.c", f"{name}.py") + (("workload.py",) if workload else ()):
+        (folder / file).write_text("x\n")
+    return folder
+
+
+@pytest.mark.parametrize("extra, says", [
+    ('colums = ["pid"]\n', "lesson 1 (one) has an unknown key 'colums'"),
+    ('options = ["pdi"]\n', "lesson 1 (one) accepts an unknown option 'pdi'"),
+    ('options = [{ name = "Size", type = "int", help = "h" }]\n', "declares the option 'Size'"),
+    ('options = [{ name = "pid", type = "int", help = "h" }]\n', "declares the option 'pid'"),
+    ('prefers = "kprobe"\n', "has prefers = 'kprobe', which should be a list"),
+    ('workload = { count = 1 }\n', "has no file"),
+    ('[lesson.exercise]\nedits = ["one.c"]\n', "has an unknown key exercise.'edits'"),
+    ('[lesson.exercise]\nduration = "5"\n', "has exercise.duration = '5'"),
+], ids=["unknown key", "unknown option", "flag name", "reserved flag", "wrong type", "missing workload",
+        "unknown exercise key", "exercise type"])
+def test_a_mistake_in_lessons_toml_is_one_sentence_naming_the_lesson_and_the_key(tmp_path, extra, says):
+    lesson_folder(tmp_path)
+    (tmp_path / "lessons.toml").write_text(GOOD + extra)
+    with pytest.raises(LessonFailed) as err:
+        lessons.load_all(tmp_path / "lessons.toml")
+    assert says in str(err.value) and err.value.fix
+
+
+def test_a_declared_column_needs_its_header_width_and_format(tmp_path):
+    lesson_folder(tmp_path)
+    (tmp_path / "lessons.toml").write_text(GOOD.replace('["pid"]', '["pid", { key = "ms", header = "MS" }]'))
+    with pytest.raises(LessonFailed, match="declares a column without 'width'"):
+        lessons.load_all(tmp_path / "lessons.toml")
+
+
+def test_a_missing_file_and_a_number_used_twice_are_named(tmp_path):
+    (tmp_path / "lessons.toml").write_text(GOOD)
+    with pytest.raises(LessonFailed, match=r"lesson 1 \(one\) has no file .*lesson1_one/README.md"):
+        lessons.load_all(tmp_path / "lessons.toml")
+    lesson_folder(tmp_path)
+    lesson_folder(tmp_path, name="two")
+    (tmp_path / "lessons.toml").write_text(GOOD + GOOD.replace('"one"', '"two"'))
+    with pytest.raises(LessonFailed, match="lesson 1 \\(two\\) has the number 1, which lesson one already has"):
+        lessons.load_all(tmp_path / "lessons.toml")
+
+
+def test_the_real_lesson_list_is_in_order_and_declares_what_the_runner_shows():
+    found = lessons.load_all()
+    text = (lessons.ROOT / "lessons" / "lessons.toml").read_text()
+    numbers = [int(n) for n in __import__("re").findall(r"^number = (\d+)", text, flags=__import__("re").M)]
+    assert numbers == sorted(numbers), "lessons.toml lists the lessons in the order of their numbers"
+    assert lessons.find("3").column("slept_ms") == ("SLEPT(ms)", 10, "%.3f")
+    assert lessons.find("6").options == ["pid", "probe"]
+    assert lessons.find("5").names_a_thing("sport") and not lessons.find("3").names_a_thing("slept_ms")
+    for lesson in found:
+        if lesson.workload is not None:
+            assert lesson.workload_path.is_file()
+
+
+def test_no_file_in_runner_names_a_lesson():
+    """A lesson is its folder plus its entry: runner/ holds no lesson's names, marks or columns."""
+    import re
+    found = lessons.load_all()
+    mechanisms = {"kprobes", "tracepoints", "uprobes"}  # lesson names that are also what the doctor checks
+    words = {lesson.name for lesson in found} - mechanisms | {"slept_ms", "sport", "dport", "lesson6:", "strlen"}
+    for path in (lessons.ROOT / "runner").rglob("*.py"):
+        text = path.read_text()
+        for word in words:
+            assert not re.search(rf"\b{re.escape(word)}\b", text), f"{path} names {word!r}"
+        assert not re.search(r"\blessons? [1-9]\b", text), f"{path} names a lesson by its number"

@@ -6,6 +6,7 @@ import pytest
 
 from runner import notebook
 from runner.errors import UsageError
+from runner.lessons import ROOT
 from tests.support import runner
 
 
@@ -44,4 +45,4 @@ def test_kernelspec_uses_this_python_with_the_repository_on_its_path(tmp_path):
     import sys
     folder = notebook.ensure_kernelspec(prefix=tmp_path)
     spec = json.loads((folder / "kernel.json").read_text())
-    assert spec["argv"][0] == sys.executable and spec["env"]["PYTHONPATH"] == str(notebook.ROOT)
+    assert spec["argv"][0] == sys.executable and spec["env"]["PYTHONPATH"] == str(ROOT)

@@ -63,7 +63,7 @@ def test_recording_is_atomic_private_json_and_moves_next_on():
     saved = json.loads(path.read_text())
     assert saved["lessons"][first.id]["attempts"] == 1 and saved["lessons"][first.id]["passed"]
     from runner import exercises
-    rows = progress.status(all_lessons, exercises.of, saved)
+    rows = progress.status(all_lessons, exercises.has_exercise, saved)
     assert rows[0]["done"] and progress.next_lesson(rows)["lesson"] == second.id
 
 
@@ -73,7 +73,7 @@ def test_a_run_counts_a_lesson_without_exercise_as_done(tmp_path, monkeypatch):
     plain = lesson_without_exercise(tmp_path, monkeypatch)
     progress.note_run(plain.id)
     state, _ = progress.load()
-    (row,) = [r for r in progress.status(lessons.load_all(), exercises.of, state) if r["lesson"] == plain.id]
+    (row,) = [r for r in progress.status(lessons.load_all(), exercises.has_exercise, state) if r["lesson"] == plain.id]
     assert row["ran"] and row["done"] and row["exercise"] is None
 
 

@@ -1,14 +1,19 @@
 import io
 import json
 
-from runner import render
+from runner import lessons, render
 from runner.diagnostics import compiler_messages
 
 
+def lesson(*columns, formats=None):
+    return lessons.Lesson(number=1, name="x", title="", teaches="", events="trace_pipe", columns=list(columns),
+                          formats=formats or {})
+
+
 def test_text_rows_use_bcc_columns():
-    out = render.Output(stream=io.StringIO())
-    out.header(["time", "comm", "pid", "message"])
-    out.event({"time": 12.5, "comm": "bash", "pid": 42, "message": "Hello, World!"}, ["time", "comm", "pid", "message"])
+    out = render.Output(lesson("time", "comm", "pid", "message"), stream=io.StringIO())
+    out.header()
+    out.event({"time": 12.5, "comm": "bash", "pid": 42, "message": "Hello, World!"})
     header, row = out.stream.getvalue().splitlines()
     assert header.split() == ["TIME(s)", "COMM", "PID", "MESSAGE"]
     assert row == "12.500000000       bash             42      Hello, World!"
@@ -16,17 +21,25 @@ def test_text_rows_use_bcc_columns():
 
 
 def test_unknown_keys_get_an_upper_case_column_and_bad_types_do_not_crash():
-    out = render.Output(stream=io.StringIO())
-    out.event({"pid": "not-a-number", "bytes": 10}, ["pid", "bytes"])
+    out = render.Output(lesson("pid", "bytes"), stream=io.StringIO())
+    out.event({"pid": "not-a-number", "bytes": 10})
     assert out.stream.getvalue().split() == ["not-a-number", "10"]
-    assert render.column("bytes")[0] == "BYTES"
+    assert out.lesson.column("bytes")[0] == "BYTES"
+
+
+def test_a_lesson_declares_its_own_column_formats():
+    out = render.Output(lesson("pid", "ms", formats={"ms": ("MS", 8, "%.1f")}), stream=io.StringIO())
+    out.header()
+    out.event({"pid": 7, "ms": 2.25})
+    header, row = out.stream.getvalue().splitlines()
+    assert header.split() == ["PID", "MS"] and row.split() == ["7", "2.2"]
 
 
 def test_json_mode_prints_one_object_per_event_and_a_summary():
-    out = render.Output(json_mode=True, stream=io.StringIO())
+    out = render.Output(lesson("pid"), json_mode=True, stream=io.StringIO())
     out.say("narration is not JSON")
-    out.header(["pid"])
-    out.event({"pid": 1}, ["pid"])
+    out.header()
+    out.event({"pid": 1})
     out.summary({"events": 1})
     lines = [json.loads(line) for line in out.stream.getvalue().splitlines()]
     assert lines == [{"pid": 1}, {"summary": {"events": 1}}]

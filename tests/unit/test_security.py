@@ -12,7 +12,7 @@ from runner import doctor, notebook, progress
 from runner.errors import UsageError
 from tests.support import ROOT
 
-RUNNER_FILES = sorted((ROOT / "runner").glob("*.py"))
+RUNNER_FILES = sorted((ROOT / "runner").rglob("*.py"))
 
 
 def calls(path):
@@ -65,7 +65,7 @@ def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch):
             return 0
 
     monkeypatch.setattr(notebook.subprocess, "Popen", Server)
-    monkeypatch.setattr(notebook, "ensure_kernelspec", lambda *a, **k: None)
+    monkeypatch.setattr(notebook.server, "ensure_kernelspec", lambda *a, **k: None)
     pytest.importorskip("jupyterlab")
     tokens = set()
     for _ in range(2):

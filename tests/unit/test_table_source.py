@@ -3,11 +3,12 @@
 import io
 import json
 import os
-from types import SimpleNamespace
 
-from runner import render, session, workload
+import importlib.util
 
-COLUMNS = ["comm", "pid", "count", "slept_ms"]
+from runner import lessons, render, session, sources, workload
+
+LESSON = lessons.find("lesson3")  # columns comm, pid, count, slept_ms (declared as SLEPT(ms), %.3f)
 
 
 class FakeGlue:
@@ -21,48 +22,50 @@ class FakeGlue:
 
 
 def table(glue, json_mode=False, interval=0.05, events=None):
-    out = render.Output(json_mode=json_mode, stream=io.StringIO())
-    opts = SimpleNamespace(interval=interval, events=events)
-    lesson = SimpleNamespace(columns=COLUMNS)
-    return session.Table(None, glue, opts, out, COLUMNS), out, opts, lesson
+    """A Run of lesson 3 whose maps are FakeGlue's reads: (run, its terminal output)."""
+    out = render.Output(LESSON, json_mode=json_mode, stream=io.StringIO())
+    run = session.Run(LESSON, session.RunOptions(interval=interval, events=events), out)
+    run.b, run.glue = object(), glue
+    run.source = sources.Table(None, glue, run.options, out.interval)
+    run.summary = summary()
+    return run, out
 
 
-def summary():
-    return {"events": 0, "workload_events": 0}
+def summary(workload_pid=None):
+    return {"events": 0, "workload_events": 0, "workload_pid": workload_pid}
 
 
 def test_table_rows_are_tagged_with_their_interval_and_counted_by_their_count():
     glue = FakeGlue([{"comm": "a", "pid": 7, "count": 3, "slept_ms": 1.5}, {"comm": "b", "pid": 8, "count": 2, "slept_ms": 0.0}],
                     [{"comm": "a", "pid": 7, "count": 4, "slept_ms": 2.0}])
-    source, out, opts, lesson = table(glue, json_mode=True)
-    s = summary()
-    session.read_final(source, opts, out, lesson, s, workload_pid=7)
-    session.read_final(source, opts, out, lesson, s, workload_pid=7)
+    run, out = table(glue, json_mode=True)
+    run.summary = s = summary(workload_pid=7)
+    run.read_final()
+    run.read_final()
     rows = [json.loads(line) for line in out.stream.getvalue().splitlines()]
     assert [r["interval"] for r in rows] == [1, 1, 2]
-    assert s == {"events": 9, "workload_events": 7}
-    assert source.rows == 3 and source.intervals == 2 and source.lost is None
+    assert s == {"events": 9, "workload_events": 7, "workload_pid": 7}
+    assert run.source.rows == 3 and run.source.intervals == 2 and run.source.lost is None
 
 
 def test_table_poll_reads_only_when_an_interval_is_due():
-    source, *_ = table(FakeGlue([{"pid": 1, "count": 1}]), interval=0.05)
-    assert source.poll(0.0) == []
-    rows = source.poll(0.2)
+    run, _ = table(FakeGlue([{"pid": 1, "count": 1}]), interval=0.05)
+    assert run.source.poll(0.0) == []
+    rows = run.source.poll(0.2)
     assert rows == [{"interval": 1, "pid": 1, "count": 1}]
 
 
 def test_table_events_limit_counts_rows():
     glue = FakeGlue([{"pid": 1, "count": 10}, {"pid": 2, "count": 10}, {"pid": 3, "count": 10}])
-    source, out, opts, lesson = table(glue, json_mode=True, events=2)
-    s = summary()
-    session.read_final(source, opts, out, lesson, s, workload_pid=None)
-    assert source.rows == 2 and s["events"] == 20
+    run, out = table(glue, json_mode=True, events=2)
+    run.read_final()
+    assert run.source.rows == 2 and run.summary["events"] == 20
 
 
 def test_text_mode_prints_an_interval_header_and_says_when_nothing_was_counted():
-    source, out, opts, lesson = table(FakeGlue([], [{"comm": "sleepy", "pid": 42, "count": 5, "slept_ms": 100.25}]))
-    session.read_final(source, opts, out, lesson, summary(), workload_pid=None)
-    session.read_final(source, opts, out, lesson, summary(), workload_pid=None)
+    run, out = table(FakeGlue([], [{"comm": "sleepy", "pid": 42, "count": 5, "slept_ms": 100.25}]))
+    run.read_final()
+    run.read_final()
     text = out.stream.getvalue()
     assert "interval 1" in text and "(nothing counted)" in text and "interval 2" in text
     assert "COMM             PID     COUNT    SLEPT(ms)" in text
@@ -82,20 +85,27 @@ def test_table_summary_says_what_the_map_counted_for_the_workload():
 
 
 def test_sleeps_workload_reports_each_process_and_its_count():
-    proc = workload.start("sleeps", counts=[3, 2, 1], interval=0.001)
+    proc = workload.start(LESSON.workload_path, counts=[3, 2, 1], interval=0.001)
     report = workload.report(proc, timeout=30)
     assert report["ops"] == 3 and report["comm"] == workload.COMM
     assert [(c["comm"], c["ops"]) for c in report["children"]] == [("bcc-workload-1", 2), ("bcc-workload-2", 1)]
     assert len({report["pid"], *(c["pid"] for c in report["children"])}) == 3
 
 
+def lesson2_workload():
+    spec = importlib.util.spec_from_file_location("lesson2_workload", lessons.find("2").workload_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_refused_clones_make_no_process():
     before = len(os.listdir("/proc"))
-    workload.refused_clones(1000)  # each returns EINVAL; a child would have exited the test process
+    lesson2_workload().refused_clones(1000)  # each returns EINVAL; a child would have exited the test process
     assert abs(len(os.listdir("/proc")) - before) < 50
 
 
 def test_fork_burst_counts_the_per_cpu_tail():
-    proc = workload.start("fork-burst", count=1, interval=0.01, burst=10)
+    proc = workload.start(lessons.find("2").workload_path, count=1, interval=0.01, burst=10)
     report = workload.report(proc, timeout=30)
     assert report["ops"] == 1 + 10 + report["cpus"] and report["cpus"] == len(os.sched_getaffinity(0))

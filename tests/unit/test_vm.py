@@ -1,12 +1,16 @@
-"""runner/vm.py without a VM: picking kernels from apt's lists, pytest's closing line, options, error sentences."""
+"""runner/vm/ without a VM: picking kernels from apt's lists, pytest's closing line, options, error sentences."""
 
 import io
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from runner import errors, vm
+from runner.vm import boot, kernels, matrix
 
 APT_SEARCH = """\
 linux-image-6.1.0-9-amd64 - Linux 6.1 for 64-bit PCs (signed)
@@ -30,33 +34,33 @@ linux-headers-6.12.117+deb12-common - Common header files for Linux 6.12.117+deb
 
 
 def test_newest_kernel_of_each_series_is_picked_numerically_and_only_with_both_headers():
-    names = vm.parse_apt_names(APT_SEARCH)
+    names = kernels.parse_apt_names(APT_SEARCH)
     # 6.1.0-57 has no -common headers yet, so 6.1.0-56 (not 6.1.0-9, which sorts later as text) is the newest usable
-    assert vm.newest_versions(names, "6.1") == ["6.1.0-56-amd64", "6.1.0-9-amd64"]
+    assert kernels.newest_versions(names, "6.1") == ["6.1.0-56-amd64", "6.1.0-9-amd64"]
     # 6.12.118 has no headers at all; 6.12.117 beats 6.12.99 numerically
-    assert vm.newest_versions(names, "6.12") == ["6.12.117+deb12-amd64", "6.12.99+deb12-amd64"]
+    assert kernels.newest_versions(names, "6.12") == ["6.12.117+deb12-amd64", "6.12.99+deb12-amd64"]
 
 
 def test_debug_and_rt_images_are_not_kernels_for_the_vm():
-    names = vm.parse_apt_names(APT_SEARCH)
-    assert not any("dbg" in v or "rt" in v for s in vm.SERIES for v in vm.newest_versions(names, s))
+    names = kernels.parse_apt_names(APT_SEARCH)
+    assert not any("dbg" in v or "rt" in v for s in kernels.SERIES for v in kernels.newest_versions(names, s))
 
 
 def test_headers_packages_match_the_image_exactly():
-    assert vm.headers_packages("6.1.0-56-amd64") == ["linux-headers-6.1.0-56-amd64", "linux-headers-6.1.0-56-common"]
-    assert vm.headers_packages("6.12.117+deb12-amd64") == ["linux-headers-6.12.117+deb12-amd64",
+    assert kernels.headers_packages("6.1.0-56-amd64") == ["linux-headers-6.1.0-56-amd64", "linux-headers-6.1.0-56-common"]
+    assert kernels.headers_packages("6.12.117+deb12-amd64") == ["linux-headers-6.12.117+deb12-amd64",
                                                             "linux-headers-6.12.117+deb12-common"]
 
 
 def test_versions_belong_to_their_series():
-    assert vm.series_of("6.1.0-56-amd64") == "6.1"
-    assert vm.series_of("6.12.117+deb12-amd64") == "6.12"
-    assert vm.series_of("6.18.44-fc-v782") is None
+    assert kernels.series_of("6.1.0-56-amd64") == "6.1"
+    assert kernels.series_of("6.12.117+deb12-amd64") == "6.12"
+    assert kernels.series_of("6.18.44-fc-v782") is None
 
 
 def test_an_unknown_kernel_name_is_a_usage_error_naming_the_choices():
     with pytest.raises(errors.UsageError) as info:
-        vm.resolve("5.10", download=False)
+        kernels.resolve("5.10", download=False)
     assert "5.10" in str(info.value) and "6.1, 6.12" in info.value.fix
 
 
@@ -69,15 +73,15 @@ def test_an_unknown_kernel_name_is_a_usage_error_naming_the_choices():
 ])
 def test_pytest_closing_line_is_read_into_counts(line, counts):
     text = f"tests/live/test_x.py ....s\nsome output with 5 passed words\n{line}\n"
-    assert vm.parse_pytest_summary(text) == counts
+    assert matrix.parse_pytest_summary(text) == counts
 
 
 def test_no_closing_line_means_no_counts():
-    assert vm.parse_pytest_summary("Traceback (most recent call last):\n  boom\n") == {}
+    assert matrix.parse_pytest_summary("Traceback (most recent call last):\n  boom\n") == {}
 
 
 def test_result_line_has_passed_failed_skipped_for_one_kernel():
-    line = vm.result_line("6.1.0-56-amd64", {"passed": 20, "failed": 1, "error": 1, "skipped": 3}, 300.4, boot=31.2)
+    line = matrix.result_line("6.1.0-56-amd64", {"passed": 20, "failed": 1, "error": 1, "skipped": 3}, 300.4, boot=31.2)
     assert line == "kernel 6.1.0-56-amd64: 20 passed, 2 failed, 3 skipped (boot 31 s, tests 300 s)"
 
 
@@ -91,19 +95,19 @@ def test_the_runner_inside_the_vm_gets_the_same_arguments_without_kernel(argv, e
 
 
 def test_guest_script_reports_boot_kernel_and_exit_status_through_the_shared_folder(tmp_path):
-    run = vm.Run(vm.Kernel("6.1.0-56-amd64"), ["python3", "-m", "pytest", "-m", "bpf and not vm"],
-                 env={"REQUIRE_BPF": "1"})
+    run = boot.Run(kernels.Kernel("6.1.0-56-amd64"), ["python3", "-m", "pytest", "-m", "bpf and not vm"],
+                   env={"REQUIRE_BPF": "1"})
     run.out = tmp_path
-    script = vm.GUEST_SCRIPT.format(out=tmp_path, cwd=vm.ROOT, env="REQUIRE_BPF=1",
-                                    command=vm.shell_quote(run.command))
+    script = boot.GUEST_SCRIPT.format(out=tmp_path, cwd=boot.ROOT, env="REQUIRE_BPF=1",
+                                      command=boot.shell_quote(run.command))
     assert "'bpf and not vm'" in script and "PYTHONUNBUFFERED=1 REQUIRE_BPF=1" in script
     assert 'mv "$out/status.tmp" "$out/status"' in script  # the host never reads a half-written status
 
 
 def test_vng_is_told_to_use_tcg_unless_kvm_was_proven(monkeypatch, tmp_path):
-    monkeypatch.setattr(vm, "CACHE", tmp_path)
+    monkeypatch.setattr(kernels, "CACHE", tmp_path)
     monkeypatch.delenv("BCC_LESSONS_VM_ACCEL", raising=False)
-    run = vm.Run(vm.Kernel("6.1.0-56-amd64"), ["true"])
+    run = boot.Run(kernels.Kernel("6.1.0-56-amd64"), ["true"])
     run.out = tmp_path
     argv = run.vng_argv()
     assert "--disable-kvm" in argv and "--force-9p" in argv
@@ -114,25 +118,25 @@ def test_vng_is_told_to_use_tcg_unless_kvm_was_proven(monkeypatch, tmp_path):
 
 
 def test_missing_qemu_is_one_sentence_with_the_fix_and_exit_code_3(monkeypatch):
-    monkeypatch.setattr(vm.shutil, "which", lambda name: None)
+    monkeypatch.setattr(boot.shutil, "which", lambda name: None)
     with pytest.raises(errors.EnvironmentNotReady) as info:
-        vm.require_tools()
+        boot.require_tools()
     assert info.value.code == 3
     assert str(info.value) == "QEMU (qemu-system-x86_64) is not installed, so no VM can start."
     assert "scripts/vm-setup.sh" in info.value.fix
 
 
 def test_a_package_that_cannot_be_fetched_is_exit_code_3(monkeypatch, tmp_path):
-    monkeypatch.setattr(vm, "CACHE", tmp_path)
+    monkeypatch.setattr(kernels, "CACHE", tmp_path)
 
     def fake_run(argv, **kwargs):
         assert argv[:2] == ["apt-get", "download"]
         return subprocess.CompletedProcess(argv, 100, "", "E: Can't select candidate version from package "
                                            "linux-image-6.1.0-99-amd64 as it has no candidate\n")
 
-    monkeypatch.setattr(vm.subprocess, "run", fake_run)
+    monkeypatch.setattr(kernels.subprocess, "run", fake_run)
     with pytest.raises(errors.EnvironmentNotReady) as info:
-        vm.fetch("6.1", version="6.1.0-99-amd64", say=lambda text: None)
+        kernels.fetch("6.1", version="6.1.0-99-amd64", say=lambda text: None)
     assert info.value.code == 3
     assert str(info.value).startswith("The kernel packages for 6.1.0-99-amd64 could not be fetched (E: Can't select")
     assert "apt-get update" in info.value.fix
@@ -140,7 +144,7 @@ def test_a_package_that_cannot_be_fetched_is_exit_code_3(monkeypatch, tmp_path):
 
 
 def test_kernel_list_needs_no_root_and_no_vm():
-    proc = subprocess.run([sys.executable, "-m", "runner", "lesson1", "--kernel", "list"], cwd=vm.ROOT,
+    proc = subprocess.run([sys.executable, "-m", "runner", "lesson1", "--kernel", "list"], cwd=boot.ROOT,
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -148,14 +152,14 @@ def test_kernel_list_needs_no_root_and_no_vm():
 
 
 def test_an_unknown_lesson_with_kernel_is_a_usage_error_before_any_boot():
-    proc = subprocess.run([sys.executable, "-m", "runner", "lesson99", "--kernel", "6.1"], cwd=vm.ROOT,
+    proc = subprocess.run([sys.executable, "-m", "runner", "lesson99", "--kernel", "6.1"], cwd=boot.ROOT,
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "lesson99" in proc.stderr
 
 
 def test_relay_copies_only_new_bytes(tmp_path):
     out, err = io.StringIO(), io.StringIO()
-    run = vm.Run(vm.Kernel("6.1.0-56-amd64"), ["true"], stdout=out, stderr=err)
+    run = boot.Run(kernels.Kernel("6.1.0-56-amd64"), ["true"], stdout=out, stderr=err)
     run.out = tmp_path
     offsets = {"stdout": 0, "stderr": 0}
     (tmp_path / "stdout").write_text("one\n")
@@ -164,3 +168,30 @@ def test_relay_copies_only_new_bytes(tmp_path):
         f.write("two\n")
     run._relay(offsets)
     assert out.getvalue() == "one\ntwo\n" and err.getvalue() == ""
+
+
+def test_sigterm_while_the_vm_runs_stops_it_and_exits_128_plus_signal(monkeypatch):
+    from runner.vm import __main__ as cli
+    stopped = []
+
+    class FakeRun:
+        def __init__(self, kernel, command, **kwargs):
+            pass
+
+        def start(self):
+            pass
+
+        def wait(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises errors.Terminated here
+            raise AssertionError("SIGTERM did not end the wait")
+
+        def stop(self):
+            stopped.append(True)
+
+    monkeypatch.setattr(boot, "require_tools", lambda: None)
+    monkeypatch.setattr(boot, "Run", FakeRun)
+    monkeypatch.setattr(kernels, "resolve", lambda name: kernels.Kernel("6.1.0-56-amd64"))
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["exec", "--kernel", "6.1", "--", "true"]) == 128 + signal.SIGTERM
+    assert stopped == [True] and signal.getsignal(signal.SIGTERM) is before
