@@ -3,7 +3,7 @@
 PYTHON := .venv/bin/python
 ARGS ?=
 
-.PHONY: setup setup-test test doctor bench notebook notebooks
+.PHONY: setup setup-test setup-notebook setup-bench test doctor bench notebook notebooks
 
 setup:
 	@bash scripts/setup.sh
@@ -21,19 +21,25 @@ doctor: setup
 setup-test:
 	@bash scripts/setup.sh --test
 
+setup-notebook:
+	@bash scripts/setup.sh --notebook
+
+setup-bench:
+	@bash scripts/setup.sh --bench
+
 # the VM tests (marker vm) run in make test-kernels
 test: setup-test
 	$(PYTHON) -m pytest -m "not vm" $(ARGS)
 
 # JupyterLab on 127.0.0.1 with a token, on the lessons' notebooks
-notebook: setup
+notebook: setup-notebook
 	@$(PYTHON) -m runner notebook $(ARGS)
 
 # rebuild notebooks/ from the lessons' READMEs (after editing a README)
-notebooks:
+notebooks: setup
 	$(PYTHON) notebooks/build.py
 
 # runner start-up, event throughput and the cost of each tracing mechanism (about 2 min);
 # writes bench/results.md and bench/results.png
-bench: setup
+bench: setup-bench
 	$(PYTHON) -m bench $(ARGS)

@@ -12,3 +12,43 @@ KPROBE_INTERFACES = ("/sys/bus/event_source/devices/kprobe", "/sys/kernel/debug/
 def kernel_has_kprobes():
     """True if this kernel can attach kprobes and kretprobes (attach_kprobe, kprobe__ names)."""
     return any(os.path.exists(path) for path in KPROBE_INTERFACES)
+
+
+def batch_reads(table):
+    """True where this BCC reads and deletes a map's entries in one call (items_lookup_and_delete_batch()).
+
+    Older releases (Debian 11's bcc 0.18) lack the call; the kernel side (Linux 5.6+) is there on every
+    kernel these lessons support.
+    """
+    return hasattr(table, "items_lookup_and_delete_batch")
+
+
+def number(table, value):
+    """A map value that is a number, as a Python int, whichever way this BCC hands it over.
+
+    Batch calls give a plain int (bcc 0.26) or the value's raw bytes (bcc 0.31); items() gives the
+    map's ctypes type (its Leaf), whose .value is the number.
+    """
+    if isinstance(value, (bytes, bytearray)):
+        value = table.Leaf.from_buffer_copy(value)
+    return int(getattr(value, "value", value))
+
+
+def read_and_clear(table):
+    """[(key, value)] of every entry of `table` (values as ints), which is left empty.
+
+    items_lookup_and_delete_batch() reads and deletes in one system call, so a count the kernel
+    adds while we read is not wiped out by a later clear(). Without it, read with items(), then
+    delete what was read: a count added in between is lost (the lesson says so when it happens).
+    """
+    if batch_reads(table):
+        pairs = list(table.items_lookup_and_delete_batch())
+    else:
+        pairs = table.items()
+        for key, _ in pairs:
+            try:
+                del table[key]
+            except KeyError:
+                pass
+    return [(key, number(table, value)) for key, value in pairs]
+

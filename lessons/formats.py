@@ -24,6 +24,8 @@ Stdlib only: `python -m runner format` works without bcc and without root. Lesso
 imports it (`from lessons import formats`), as does the runner's `format` command.
 """
 
+from __future__ import annotations  # `int | None` fields on Python 3.9
+
 import ctypes
 import re
 from dataclasses import asdict, dataclass

@@ -48,6 +48,25 @@ def check_bcc():
     return Finding("bcc", "ok", f"bcc {version} from {Path(bcc.__file__).parent}", required=True)
 
 
+def check_python():
+    import sys
+    return Finding("python", "ok", f"Python {platform.python_version()} ({sys.executable})")
+
+
+def check_bcc_calls():
+    """Per lesson, the BCC calls it would rather use, tried on this bcc's module (attribute lookups)."""
+    from . import lessons
+    every = lessons.load_all()
+    missing = [f"{l.id}: {sentence}" for l in every for sentence in l.missing_bcc_calls().values()]
+    if missing:
+        return Finding("bcc calls", "warn", " ".join(missing),
+                       "nothing to do: each lesson takes the path that works with this bcc and says so when it runs")
+    wanted = sorted({(call, l.id) for l in every for call in l.bcc_fallbacks})
+    named = ", ".join(f"{call.rsplit('.', 1)[-1]}() ({', '.join(i for c, i in wanted if c == call)})"
+                      for call in sorted({c for c, _ in wanted}))
+    return Finding("bcc calls", "ok", f"this bcc has every call the lessons prefer: {named or 'none declared'}")
+
+
 def check_tracefs():
     if _exists(DEBUG_TRACING / "events"):
         return Finding("tracefs", "ok", f"mounted, BCC reads {DEBUG_TRACING}", required=True)
@@ -243,8 +262,10 @@ def check_btf():
 
 def examine():
     """Every finding, in the order a learner would fix them."""
-    findings = [Finding("kernel", "ok", f"Linux {kernel_release()} on {platform.machine()}"),
+    findings = [Finding("kernel", "ok", f"Linux {kernel_release()} on {platform.machine()}"), check_python(),
                 check_root(), check_bcc(), check_headers(), check_tracefs()]
+    if findings[3].status == "ok":
+        findings.append(check_bcc_calls())
     if all(f.status != "missing" for f in findings if f.required):
         try:
             findings += try_probes()

@@ -74,6 +74,7 @@ class Lesson:
     home: Path = None              # the folder lessons live in
     prefers: list = field(default_factory=list)
     fallback: str = ""
+    bcc_fallbacks: dict = field(default_factory=dict)  # "table.HashTable.call" -> sentence said where bcc lacks it
     workload: dict = None          # parameters of the folder's workload.py run(); None: the lesson has none
     options: list = field(default_factory=list)   # of OPTIONS
     flags: list = field(default_factory=list)     # the lesson's own: [Flag], given to load() as name=value
@@ -111,6 +112,22 @@ class Lesson:
         """(header, width, format) of a column."""
         return self.formats.get(key) or COMMON_COLUMNS.get(key) or (key.upper(), 12, "%s")
 
+    def missing_bcc_calls(self):
+        """The BCC calls this lesson would rather use that the installed bcc lacks: {call: sentence}.
+
+        Tried on the real module (an attribute lookup), not guessed from its version.
+        """
+        import importlib
+        missing = {}
+        for call, sentence in self.bcc_fallbacks.items():
+            module, _, attribute = call.partition(".")
+            found = importlib.import_module(f"bcc.{module}")
+            for name in attribute.split("."):
+                found = getattr(found, name, None)
+            if found is None:
+                missing[call] = sentence
+        return missing
+
     def names_a_thing(self, key):
         return key in IDS or key in self.ids
 
@@ -138,7 +155,7 @@ class Lesson:
 # -- reading and checking lessons.toml -------------------------------------------------------------------
 
 REQUIRED = {"number": int, "name": str, "title": str, "teaches": str, "events": str, "columns": list}
-OPTIONAL = {"prefers": list, "fallback": str, "workload": dict, "options": list, "ids": list, "histogram": str,
+OPTIONAL = {"prefers": list, "fallback": str, "bcc_fallbacks": dict, "workload": dict, "options": list, "ids": list, "histogram": str,
             "hint": str, "exercise": dict}
 RESERVED_FLAGS = {"duration", "events", "json", "quiet", "no_workload", "no_code", "pages", "interval", "pid", "probe",
                   "kernel", "debug", "help", "lesson"}
@@ -191,6 +208,12 @@ def _columns(e, raw):
     return keys, formats
 
 
+def _sentences(e, table):
+    for key, sentence in table.items():
+        e.typed(f"bcc_fallbacks.{key!r}", sentence, str)
+    return dict(table)
+
+
 def _lesson(e, home):
     entry = e.entry
     e.known(entry, {**REQUIRED, **OPTIONAL})
@@ -232,7 +255,8 @@ def _lesson(e, home):
             e.typed(key, meta[key], kind, "exercise.")
     lesson = Lesson(number=entry["number"], name=entry["name"], title=entry["title"], teaches=entry["teaches"],
                     events=entry["events"], columns=keys, home=home, prefers=list(entry.get("prefers", [])),
-                    fallback=entry.get("fallback", ""), workload=entry.get("workload"),
+                    fallback=entry.get("fallback", ""), bcc_fallbacks=_sentences(e, entry.get("bcc_fallbacks", {})),
+                    workload=entry.get("workload"),
                     options=options, flags=flags, formats=formats, ids=set(entry.get("ids", [])),
                     histogram=entry.get("histogram", ""), hint=entry.get("hint", ""))
     lesson.exercise = Exercise(edit=list(meta.get("edit", [lesson.program_path.name])),

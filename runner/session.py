@@ -110,8 +110,10 @@ class Run:
             self.sink.note(self.warnings)
         self.probes = [{"mechanism": m, "target": t} for m, t in probes]
         if lesson.prefers and not any(m in lesson.prefers for m, _ in probes):
-            self.fallbacks = [lesson.fallback]
-            self.sink.note(lesson.fallback)
+            self.fallbacks.append(lesson.fallback)
+        self.fallbacks += list(lesson.missing_bcc_calls().values())
+        for sentence in self.fallbacks:
+            self.sink.note(sentence)
 
     @property
     def program_path(self):

@@ -9,6 +9,7 @@ import errno
 import select
 import time
 
+from . import signals
 from .errors import EnvironmentNotReady
 
 
@@ -90,7 +91,8 @@ class PerfBuffer(Source):
         b[table].open_perf_buffer(on_event, page_cnt=options.pages, lost_cb=on_lost)
 
     def poll(self, timeout):
-        self.b.perf_buffer_poll(timeout=int(timeout * 1000))
+        with signals.deferred():  # a Ctrl-C or SIGTERM raised inside on_event would be lost in BCC's C code
+            self.b.perf_buffer_poll(timeout=int(timeout * 1000))
         out = self.pending[:]
         del self.pending[:]
         return out

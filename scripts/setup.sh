@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # setup.sh: make this machine ready for the lessons; safe to run again (it skips what is done).
 #
-#   sudo make setup        (make lessonN and make test run it first)
-#   scripts/setup.sh --test   also what only the tests need (chromium for the notebook browser test)
+#   sudo make setup        (make lessonN runs it first): what the lessons need, nothing more
+#   scripts/setup.sh --notebook   also JupyterLab (requirements-notebook.txt; make notebook)
+#   scripts/setup.sh --bench      also matplotlib (requirements-bench.txt; make bench)
+#   scripts/setup.sh --test       also what the tests need (requirements-test.txt, chromium for the browser test)
 #
 # 1. BCC from the OS packages (never the unrelated PyPI project named "bcc")
 # 2. kernel headers for the running kernel, or the nearest ones the distro has, wired for BCC
 # 3. debugfs and tracefs mounted (BCC reads /sys/kernel/debug/tracing)
-# 4. .venv from the OS python with --system-site-packages (so bcc imports), then requirements.txt,
+# 4. .venv from the OS python with --system-site-packages (so bcc imports), then requirements.txt (or the
+#    extras file asked for),
 #    and the checkout on its path (bcc-lessons.pth)
 set -euo pipefail
 
@@ -18,7 +21,14 @@ HEADERS_CACHE=/var/cache/bcc-lessons/headers
 RELEASE=$(uname -r)
 APT_UPDATED=
 FOR_TESTS=
-[ "${1:-}" = "--test" ] && FOR_TESTS=1
+REQUIREMENTS=requirements.txt
+case "${1:-}" in
+    --test) FOR_TESTS=1; REQUIREMENTS=requirements-test.txt ;;
+    --notebook) REQUIREMENTS=requirements-notebook.txt ;;
+    --bench) REQUIREMENTS=requirements-bench.txt ;;
+    "") ;;
+    *) printf '[setup] error: unknown option %s\n[setup] fix: use --test, --notebook or --bench, or nothing\n' "$1" >&2; exit 2 ;;
+esac
 
 say()  { printf '[setup] %s\n' "$*"; }
 warn() { if [ -t 2 ]; then printf '\033[33m[setup] warning: %s\033[0m\n' "$*" >&2; else printf '[setup] warning: %s\n' "$*" >&2; fi; }
@@ -142,11 +152,13 @@ if [ ! -x "$VENV/bin/python" ] || ! grep -qx 'include-system-site-packages = tru
     rm -rf "$VENV"
     "$OS_PYTHON" -m venv --system-site-packages "$VENV"
 fi
-STAMP=$VENV/.requirements.installed
-if [ ! -f "$STAMP" ] || ! cmp -s requirements.txt "$STAMP"; then
-    say "pip install -r requirements.txt"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt
-    cp requirements.txt "$STAMP"
+# One stamp per requirements file, holding the files it reads (-r): a changed pin installs again.
+STAMP=$VENV/.installed-$REQUIREMENTS
+wanted=$(cat "$REQUIREMENTS" $(sed -n 's/^-r //p' "$REQUIREMENTS") requirements.txt)
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$wanted" ]; then
+    say "pip install -r $REQUIREMENTS"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS"
+    printf '%s' "$wanted" > "$STAMP"
 fi
 # The checkout on .venv's path, as an editable install would put it (on every pip, offline): the lessons'
 # glue imports its shared code (`from lessons.common import ...`) from any folder, run alone or by the runner.

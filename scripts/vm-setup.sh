@@ -5,7 +5,7 @@
 #   sudo make kernels        (make test-kernels runs it first; run make setup before it)
 #
 # 1. qemu-system-x86 (the VM), kmod (depmod) and busybox-static (virtme-ng's initramfs) from apt
-# 2. virtme-ng from PyPI into .venv, at the version pinned in requirements.txt
+# 2. virtme-ng from PyPI into .venv, at the version pinned in requirements-vm.txt
 # 3. the newest linux-image-6.1.0-*-amd64 and linux-image-6.12.*+deb12-amd64 with their exact
 #    headers, unpacked (never installed) into the kernel cache: python -m runner.vm fetch
 set -euo pipefail
@@ -33,11 +33,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-pin=$(sed -n 's/^\(virtme-ng==[^ #]*\).*/\1/p' requirements.txt)
-[ -n "$pin" ] || fail "requirements.txt does not pin virtme-ng." "restore it with git checkout -- requirements.txt"
-if [ "$("$VENV/bin/python" -m pip show virtme-ng 2>/dev/null | sed -n 's/^Version: //p')" != "${pin#virtme-ng==}" ]; then
-    say "pip install $pin"
-    "$VENV/bin/python" -m pip install -q "$pin"
+STAMP=$VENV/.installed-requirements-vm.txt
+if [ ! -f "$STAMP" ] || ! cmp -s requirements-vm.txt "$STAMP"; then
+    say "pip install -r requirements-vm.txt"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-vm.txt
+    cp requirements-vm.txt "$STAMP"
 fi
 
 # apt's lists must know the newest kernels: refresh them when they are older than a day.

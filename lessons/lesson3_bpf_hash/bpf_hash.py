@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 # bpf_hash.py: every second, which processes slept in clock_nanosleep(), how often, how long.
 #
-# Lesson 3 of bcc-lessons. Run it alone with:  sudo python3 bpf_hash.py
+# Lesson 3 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson3_bpf_hash/bpf_hash.py
 # or guided, with a workload that sleeps a known number of times:  python -m runner lesson3
 from pathlib import Path
 from time import sleep, strftime
 
 from bcc import BPF
+
+from lessons.common import read_and_clear
 
 PROGRAM = Path(__file__).with_name("bpf_hash.c")
 INTERVAL = 1  # seconds between two reads of the maps
@@ -19,20 +21,20 @@ def load():
                ("tracepoint", "syscalls:sys_exit_clock_nanosleep")]
 
 
-def read_and_clear(table):
+def per_process(table):
     """{(pid, comm): value} for every entry of `table`, which is left empty.
 
-    items_lookup_and_delete_batch() reads and deletes in one system call, so a
-    count the kernel adds while we read is not wiped out by a later clear().
+    read_and_clear() (lessons/common.py) calls items_lookup_and_delete_batch(), which reads
+    and deletes in one system call, so a count the kernel adds while we read is not wiped
+    out by a later clear().
     """
-    return {(k.pid, k.comm.decode(errors="replace")): int(v)
-            for k, v in table.items_lookup_and_delete_batch()}
+    return {(k.pid, k.comm.decode(errors="replace")): v for k, v in read_and_clear(table)}
 
 
 def snapshot(b):
     """The maps' rows since the last call, most sleeps first; the maps start again from zero."""
-    calls = read_and_clear(b["calls"])
-    slept = read_and_clear(b["slept_ns"])
+    calls = per_process(b["calls"])
+    slept = per_process(b["slept_ns"])
     rows = [{"comm": comm, "pid": pid, "count": count, "slept_ms": round(slept.get((pid, comm), 0) / 1e6, 3)}
             for (pid, comm), count in calls.items()]
     return sorted(rows, key=lambda r: (-r["count"], r["pid"]))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # kprobes.py: bytes sent over TCP, per process, from probes on tcp_sendmsg().
 #
-# Lesson 4 of bcc-lessons. Run it alone with:  sudo python3 kprobes.py
+# Lesson 4 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson4_kprobes/kprobes.py
 # or guided, with a workload that sends known sizes:  python -m runner lesson4
 from pathlib import Path
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # tracepoints.py: program executions and TCP resets, from two kernel tracepoints.
 #
-# Lesson 5 of bcc-lessons. Run it alone with:  sudo python3 tracepoints.py
+# Lesson 5 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson5_tracepoints/tracepoints.py
 # or guided, with a workload that connects to a closed port and runs /bin/true:
 #   python -m runner lesson5
 import socket

@@ -2,7 +2,7 @@
 # uprobes.py: count real calls of libc's strlen() and of a function of the
 # Python interpreter, read strlen's argument, and histogram what it returns.
 #
-# Lesson 6 of bcc-lessons. Run it alone with:  sudo python3 uprobes.py
+# Lesson 6 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson6_uprobes/uprobes.py
 # then, in another terminal, make some marked calls:
 #   python3 -c 'import ctypes; ctypes.CDLL(None).strlen(b"lesson6: hello")'
 # or guided, with a workload that does it for you:  python -m runner lesson6
@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from bcc import BPF
+
+from lessons.common import read_and_clear
 
 PROGRAM = Path(__file__).with_name("uprobes.c")
 FUNCTION = "Py_GetVersion"  # the program function probed by default
@@ -94,16 +96,16 @@ def load(pid=None, binary=None, function=FUNCTION):
 def snapshot(b):
     """The calls counted since the last snapshot, one dict a row; the two count maps start again from zero.
 
-    items_lookup_and_delete_batch() reads and deletes in one system call, so a
-    call the kernel counts while we read is not lost to a later clear().
+    read_and_clear() (lessons/common.py, as in lesson 3) reads and deletes in one system
+    call, so a call the kernel counts while we read is not lost to a later clear().
     """
     rows = []
-    for call, count in b["calls"].items_lookup_and_delete_batch():
+    for call, count in read_and_clear(b["calls"]):
         rows.append({"pid": call.pid, "comm": call.comm.decode(errors="replace"), "function": "strlen",
-                     "count": int(count), "argument": call.str.decode(errors="replace")})
-    for proc, count in b["functions"].items_lookup_and_delete_batch():
+                     "count": count, "argument": call.str.decode(errors="replace")})
+    for proc, count in read_and_clear(b["functions"]):
         rows.append({"pid": proc.pid, "comm": proc.comm.decode(errors="replace"), "function": b.function_name,
-                     "count": int(count), "argument": ""})
+                     "count": count, "argument": ""})
     return sorted(rows, key=lambda r: (r["pid"], r["function"], r["argument"], r["comm"]))
 
 

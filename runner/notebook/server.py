@@ -83,7 +83,7 @@ def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout)
         import jupyterlab  # noqa: F401
     except ImportError as err:
         raise EnvironmentNotReady(f"JupyterLab is not installed in this Python ({err.name} is missing).",
-                                  fix=f"{sys.executable} -m pip install -r requirements.txt (make setup does it)")
+                                  fix="sudo make notebook installs it (requirements-notebook.txt), then starts the server")
     ensure_kernelspec()
     port = port or free_port(address)
     token = secrets.token_urlsafe(24)

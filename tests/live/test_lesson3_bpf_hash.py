@@ -50,3 +50,26 @@ def test_lesson3_prints_a_sorted_table_each_interval_and_says_what_the_map_count
     match = re.search(r"The workload \(pid (\d+), bcc-workload\) made 60 sleeps .*; the map counted (\d+) for its pid\.", out)
     assert match and match.group(2) == "60", out[-1500:]
     assert_nothing_left(before, names())
+
+
+def test_lesson3_without_batch_calls_reads_and_deletes_and_says_so(monkeypatch):
+    """A bcc without items_lookup_and_delete_batch() (Debian 11's 0.18), made here by taking the call away."""
+    import io
+    import json
+
+    from bcc import table
+    from runner import lessons, render, session
+
+    monkeypatch.delattr(table.TableBase, "items_lookup_and_delete_batch")
+    lesson = lessons.find("lesson3")
+    assert list(lesson.missing_bcc_calls()) == ["table.HashTable.items_lookup_and_delete_batch"]
+    before, stream = kernel_state(), io.StringIO()
+    code = session.run(lesson, session.RunOptions(show_code=False, interval=0.3),
+                       render.Output(lesson, json_mode=True, stream=stream))
+    assert code == 0, stream.getvalue()
+    *rows, last = [json.loads(line) for line in stream.getvalue().splitlines()]
+    summary = last["summary"]
+    work = summary["workload"]
+    assert sum(r["count"] for r in rows if r["pid"] == work["pid"]) == work["ops"] == 60
+    assert any("has no items_lookup_and_delete_batch()" in s for s in summary["fallbacks"])
+    assert_nothing_left(before, names())

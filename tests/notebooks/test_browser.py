@@ -43,7 +43,7 @@ def chromium():
         try:
             import playwright.sync_api  # noqa: F401
         except ImportError:
-            reason = "Playwright's Python client is missing (pip install -r requirements.txt)"
+            reason = "Playwright's Python client is missing (sudo make test installs it: requirements-test.txt)"
     if reason:
         if os.environ.get("REQUIRE_BPF") == "1":
             pytest.fail(f"REQUIRE_BPF=1 but {reason}")
