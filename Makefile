@@ -10,6 +10,7 @@ setup:
 
 # make kernels, make test-kernels: the live lessons in VMs on Debian kernels that have kprobes
 include scripts/kernels.mk
+include scripts/distros.mk
 
 # sudo make lesson3 ARGS="--duration 10 --json"
 lesson%: setup
@@ -27,9 +28,9 @@ setup-notebook:
 setup-bench:
 	@bash scripts/setup.sh --bench
 
-# the VM tests (marker vm) run in make test-kernels
+# the VM tests (marker vm) run in make test-kernels, the distribution harness's own (distros) in make test-distros
 test: setup-test
-	$(PYTHON) -m pytest -m "not vm" $(ARGS)
+	$(PYTHON) -m pytest -m "not vm and not distros" $(ARGS)
 
 # JupyterLab on 127.0.0.1 with a token, on the lessons' notebooks
 notebook: setup-notebook

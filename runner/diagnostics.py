@@ -34,7 +34,8 @@ def captured_stderr():
 _DIAGNOSTIC = re.compile(r"^\S.*?:\d+:\d+: (error|warning|note): ")
 # Headers from another kernel version make clang warn about this attribute; it is harmless
 # for BPF (see the README's troubleshooting), so the runner does not repeat it.
-_HARMLESS = ("'nocf_check' attribute ignored",)
+# Older BCC (0.18) with 5.10 headers redefines the byte-swap builtins' macros: harmless too.
+_HARMLESS = ("'nocf_check' attribute ignored", "'__HAVE_BUILTIN_BSWAP")
 
 
 def compiler_messages(text):
@@ -86,12 +87,16 @@ def refused_line(log, path):
     return int(number) - offsets.pop() if len(offsets) == 1 else None
 
 
+_GUTTER = re.compile(r"^(\s*)(\d+)( \| ?)(.*)$")  # newer clang prints the source line as "   78 | text"
+
+
 def file_lines(messages, path):
     """clang's `/virtual/main.c:N:C:` diagnostics with N as a line of `path`.
 
     BCC inserts the struct of each TRACEPOINT_PROBE's record before the probe, so after the first one
     N counts lines of the text BCC compiled, not of the file. clang prints the line it means under the
-    diagnostic: where that text is in the file exactly once, its line there is the one to show.
+    diagnostic (newer clang with N in a gutter): where that text is in the file exactly once, its line
+    there is the one to show.
     """
     try:
         lines = [text.strip() for text in path.read_text().splitlines()]
@@ -100,9 +105,14 @@ def file_lines(messages, path):
     out = messages.splitlines()
     for i, text in enumerate(out[:-1]):
         match = re.match(rf"^{re.escape(_VIRTUAL)}:(\d+):", text)
-        source = out[i + 1].strip()
+        gutter = _GUTTER.match(out[i + 1])
+        source = (gutter.group(4) if gutter else out[i + 1]).strip()
         if match and source and lines.count(source) == 1:
-            out[i] = f"{_VIRTUAL}:{lines.index(source) + 1}:" + text[match.end():]
+            number = lines.index(source) + 1
+            out[i] = f"{_VIRTUAL}:{number}:" + text[match.end():]
+            if gutter:
+                indent, _, bar, rest = gutter.groups()
+                out[i + 1] = f"{indent}{number}{bar}{rest}"
     return "\n".join(out)
 
 

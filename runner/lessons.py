@@ -13,12 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python before 3.11: the same parser, packaged as tomli
-    import tomli as tomllib
-
-from .errors import LessonFailed, UsageError
+from .errors import EnvironmentNotReady, LessonFailed, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 DIR_ENV = "BCC_LESSONS_DIR"  # another lessons folder (the tests' temporary lessons use it)
@@ -272,9 +267,27 @@ def _lesson(e, home):
     return lesson
 
 
+def toml():
+    """Python 3.11's tomllib, or the same parser packaged as tomli (requirements.txt installs it before 3.11)."""
+    try:
+        import tomllib
+        return tomllib
+    except ModuleNotFoundError:
+        pass
+    try:
+        import tomli
+        return tomli
+    except ModuleNotFoundError:
+        import platform
+        raise EnvironmentNotReady(f"Reading lessons/lessons.toml needs tomllib (Python 3.11 and later) or the tomli "
+                                  f"package, and this Python {platform.python_version()} has neither.",
+                                  fix="sudo make setup installs tomli into .venv; run the runner with .venv/bin/python") from None
+
+
 def load_all(path=None):
     """All lessons, in order of their numbers; one clear sentence when the metadata is missing or wrong."""
     path = Path(path) if path else lessons_dir() / "lessons.toml"
+    tomllib = toml()
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:

@@ -33,6 +33,12 @@ struct event_t {
 BPF_PERF_OUTPUT(events);
 
 // exec: args->... are the fields of sched_process_exec's format file.
+#ifndef TP_DATA_LOC_READ_STR
+// Older BCC (Debian 11's 0.18) has TP_DATA_LOC_READ_CONST but not this string version: the same, written out.
+#define TP_DATA_LOC_READ_STR(dst, field, length) \
+    bpf_probe_read_str((void *)(dst), length, (char *)args + (args->data_loc_##field & 0xFFFF))
+#endif
+
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
     struct event_t e = {};

@@ -49,7 +49,7 @@ CASES = [
     row("zero events", None, ["lesson1", "--events", "0"], 2, "must be greater than 0, not 0"),
     row("negative events", None, ["lesson1", "--events", "-1"], 2, "must be greater than 0, not -1"),
     row("not root", "nobody", ["lesson1"], 3, "Not root: loading BPF programs needs root", needs_root),
-    row("bcc missing", "python -S", ["lesson1"], 3, "BCC's Python module is not importable", needs_root),
+    row("bcc missing", "no bcc", ["lesson1"], 3, "BCC's Python module is not importable", needs_root),
     row("PyPI bcc instead", "pypi bcc", ["lesson1"], 3, "is the unrelated PyPI package 'bcc', not BCC", needs_root),
     row("headers missing", "no headers", ["lesson1"], 3, f"No kernel headers for {KERNEL}", needs_root),
     row("tracefs unmounted", "no tracefs", ["lesson1"], 3, "/sys/kernel/debug/tracing is not there", needs_root),
@@ -105,8 +105,11 @@ def command(setup, argv, tmp_path):
     elif setup == "nobody":
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
         preexec = as_nobody
-    elif setup == "python -S":
-        python.append("-S")  # no site-packages: as in a venv made without --system-site-packages
+    elif setup == "no bcc":  # a bcc that does not import, as in a venv made without --system-site-packages
+        shadow = tmp_path / "shadow" / "bcc"
+        shadow.mkdir(parents=True)
+        (shadow / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'bcc\'", name="bcc")\n')
+        env["PYTHONPATH"] = str(tmp_path / "shadow")
     elif setup == "pypi bcc":
         fake = tmp_path / "pypi" / "bcc"
         fake.mkdir(parents=True)

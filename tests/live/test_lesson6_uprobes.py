@@ -116,8 +116,9 @@ def test_lesson6_runner_shows_the_workload_calls_and_strings():
     for e in mine:
         if e["function"] == "Py_GetVersion":
             calls[e["comm"]] += e["count"]
-    # the workload's 3 calls, and the one Python made at start-up (before it renamed itself) to build sys.version
-    assert calls == Counter({"bcc-workload": 3, "python": 1})
+    # the workload's 3 calls; and where the interpreter calls it at start-up to build sys.version (Python 3.9 to
+    # 3.12 do, 3.13 does not), that one call too, made before the workload renamed itself
+    assert calls["bcc-workload"] == 3 and set(calls) <= {"bcc-workload", "python"} and calls["python"] <= 1
     # the uretprobe's histogram, read once at the end: each string's calls in the bucket of its length
     expected = Counter()
     for s, c in work["strings"].items():
@@ -127,7 +128,9 @@ def test_lesson6_runner_shows_the_workload_calls_and_strings():
     shown = {r["high"].bit_length(): r["count"] for r in hist["buckets"] if r["count"]}
     assert shown == dict(expected) and sum(shown.values()) == 100
     mechanisms = [p["mechanism"] for p in summary["probes"]]
-    assert mechanisms == ["uprobe", "uretprobe", "uprobe"] and summary["fallbacks"] == []
+    # no kernel fallback; where this bcc lacks a call the lesson prefers, the lesson's sentence for it
+    assert mechanisms == ["uprobe", "uretprobe", "uprobe"]
+    assert summary["fallbacks"] == list(lessons.find("lesson6").missing_bcc_calls().values())
     assert_nothing_left(before, PROGRAMS)
 
 

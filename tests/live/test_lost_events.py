@@ -51,11 +51,11 @@ def run_lesson2(monkeypatch, json_mode):
     reported = []
     original = table.PerfEventArray.open_perf_buffer
 
-    def counting(self, callback, page_cnt=8, lost_cb=None, wakeup_events=1):
+    def counting(self, callback, page_cnt=8, lost_cb=None, **more):  # more: wakeup_events, where this bcc has it
         def lost(count):
             reported.append(count)
             lost_cb(count)
-        return original(self, callback, page_cnt=page_cnt, lost_cb=lost, wakeup_events=wakeup_events)
+        return original(self, callback, page_cnt=page_cnt, lost_cb=lost, **more)
 
     monkeypatch.setattr(table.PerfEventArray, "open_perf_buffer", counting)
     stream = io.StringIO()

@@ -111,9 +111,22 @@ def test_doctor_names_the_unrelated_pypi_bcc_when_it_shadows_bcc(tmp_path):
 
 
 def test_doctor_says_how_to_install_bcc_when_it_is_missing(tmp_path):
-    # -S: no site-packages at all, as in a venv made without --system-site-packages
-    proc = doctor_with(tmp_path, "-S")
+    # a bcc that does not import, as in a venv made without --system-site-packages
+    (tmp_path / "bcc").mkdir()
+    (tmp_path / "bcc" / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'bcc\'", name="bcc")\n')
+    proc = doctor_with(tmp_path, pythonpath=tmp_path)
     assert proc.returncode == 3, proc.stderr
     bcc = next(f for f in json.loads(proc.stdout)["findings"] if f["name"] == "bcc")
     assert bcc["status"] == "missing" and "comes from the OS, not from pip" in bcc["detail"]
     assert "python3-bpfcc" in bcc["fix"]
+
+
+def test_without_a_toml_parser_the_runner_says_what_to_install(monkeypatch, capsys):
+    import sys
+
+    from runner.__main__ import main
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # None: the import fails, as on Python 3.9 without tomli
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    assert main(["list"]) == 3
+    err = capsys.readouterr().err
+    assert "needs tomllib (Python 3.11 and later) or the tomli package" in err and "sudo make setup" in err

@@ -155,3 +155,13 @@ def test_compile_errors_name_the_files_own_line_after_bcc_inserted_a_tracepoint_
     assert shown.startswith("/virtual/main.c:5:33: error: expected ';'")
     # a line that is not in the file once stays as clang said it
     assert diagnostics.file_lines(clang.replace("broken", "other"), program).startswith("/virtual/main.c:27:33:")
+
+
+def test_newer_clangs_gutter_is_read_and_renumbered_too(tmp_path):
+    program = tmp_path / "prog.c"
+    program.write_text("TRACEPOINT_PROBE(a, b)\n{\n    return 0;\n}\nint broken(void *ctx) { return 0 }\n")
+    clang = ("/virtual/main.c:27:33: error: expected ';' after return statement\n"
+             "   27 | int broken(void *ctx) { return 0 }\n"
+             "      |                                 ^\n")
+    first, gutter, _ = diagnostics.file_lines(clang, program).splitlines()
+    assert first.startswith("/virtual/main.c:5:33: error") and gutter == "   5 | int broken(void *ctx) { return 0 }"
