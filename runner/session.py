@@ -32,6 +32,7 @@ class RunOptions:
     glue_folder: Path = None     # import the glue (and so its .c file) from here; default: the lesson's folder
     show_code: bool = True       # print the BPF program before loading it
     histogram: bool = True       # read the lesson's histogram at the end (checks judge rows, not its shape)
+    ctrl_c_ends_trace: bool = True  # Ctrl-C: the last read and the summary (a learner's run); False: it propagates
 
 
 class Sink:
@@ -106,6 +107,7 @@ class Run:
         self.glue = lesson.import_glue(opts.glue_folder)
         self.sink.say("Compiling and loading...")
         self.b, probes, self.warnings = load(self.glue, self.program_path, **opts.load_args)
+        signals.raise_if_ended()
         if self.warnings:
             self.sink.note(self.warnings)
         self.probes = [{"mechanism": m, "target": t} for m, t in probes]
@@ -146,6 +148,8 @@ class Run:
         try:
             self._poll(started, duration)
         except KeyboardInterrupt:
+            if not opts.ctrl_c_ends_trace:
+                raise
             self.read_final()  # Ctrl-C is how a learner ends a trace: a map's last counts, then the summary
         finally:
             self._end(started)
@@ -156,6 +160,7 @@ class Run:
         settle = None  # when the workload has ended: keep reading for a short while
         source, proc, s = self.source, self.proc, self.summary
         while not self.sink.stop_requested():
+            signals.raise_if_ended()
             now = time.monotonic()
             if deadline and now >= deadline or settle and now >= settle:
                 break

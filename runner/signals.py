@@ -26,6 +26,8 @@ def _raise(signum):
 
 
 def _handler(signum, frame):
+    if signum != signal.SIGINT:
+        _state.ended = signum  # remembered: a bare `except:` on the way (older BCC has some) cannot lose it
     if getattr(_state, "deferring", False):
         _state.pending = getattr(_state, "pending", None) or signum
         return
@@ -36,12 +38,20 @@ def _handler(signum, frame):
 def terminated_by_signals():
     """SIGTERM and SIGHUP raise Terminated inside the block (in the main thread), Ctrl-C KeyboardInterrupt."""
     ours = [*ENDING] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else [])
+    _state.ended = None
     previous = {s: signal.signal(s, _handler) for s in ours}
     try:
         yield
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def raise_if_ended():
+    """Raise Terminated again for a SIGTERM or SIGHUP that arrived but was swallowed on the way."""
+    signum = getattr(_state, "ended", None)
+    if signum:
+        raise Terminated(signum)
 
 
 @contextlib.contextmanager

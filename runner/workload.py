@@ -14,6 +14,7 @@ import argparse
 import importlib.util
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -113,6 +114,10 @@ def main(argv=None):
         Path("/proc/self/comm").write_text(COMM)
     except OSError:
         pass
+    # The kernel's tracing remembers a task's name when it is switched out (and at fork, when it was still
+    # "python"): one short wait, and trace_pipe's lines show bcc-workload from the first event on. A select(),
+    # not time.sleep(), which is a clock_nanosleep() that a lesson counting sleeps would count.
+    select.select([], [], [], 0.005)
     spec = importlib.util.spec_from_file_location("lesson_workload", args.path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
