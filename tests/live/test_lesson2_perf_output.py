@@ -33,17 +33,26 @@ def test_lesson2_delivers_one_struct_per_clone_of_the_workload():
 
 
 def test_lesson2_burst_into_a_one_page_buffer_loses_events_and_the_summary_says_so():
+    # Whether the reader falls behind in a 400-event burst depends on how fast it runs meanwhile (a free
+    # core can keep up): up to 3 runs, each one's accounting exact, and at least one of them losing events.
     before = kernel_state()
-    events, summary = run_json("lesson2", "--pages", "1")
-    work = summary["workload"]
-    assert summary["lost"] > 0
+    for attempt in range(3):
+        events, summary = run_json("lesson2", "--pages", "1")
+        work = summary["workload"]
+        # Every clone() of the workload was either delivered or counted as lost (lost may include others' too).
+        assert summary["workload_events"] + summary["lost"] >= work["ops"]
+        if summary["lost"] > 0:
+            break
+    assert summary["lost"] > 0, "3 bursts of 400 events into a one-page buffer lost nothing"
     assert summary["workload_events"] < work["ops"]
-    # Every clone() of the workload was either delivered or counted as lost (lost may include others' too).
-    assert summary["workload_events"] + summary["lost"] >= work["ops"]
     assert_nothing_left(before, PROGRAMS)
 
-    proc = runner("lesson2", "--pages", "1", "--no-code", check=True)
-    match = re.search(r"^\d+ events in [\d.]+ s, (\d+) lost\.$", proc.stdout, re.M)
-    assert match and int(match.group(1)) > 0, proc.stdout[-2000:]
+    for attempt in range(3):
+        proc = runner("lesson2", "--pages", "1", "--no-code", check=True)
+        match = re.search(r"^\d+ events in [\d.]+ s, (\d+) lost\.$", proc.stdout, re.M)
+        assert match, proc.stdout[-2000:]
+        if int(match.group(1)) > 0:
+            break
+    assert int(match.group(1)) > 0, proc.stdout[-2000:]
     assert f"{match.group(1)} events were lost: the buffer filled faster than user space read it." in proc.stdout
     assert_nothing_left(before, PROGRAMS)

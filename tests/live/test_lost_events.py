@@ -66,9 +66,18 @@ def run_lesson2(monkeypatch, json_mode):
     return stream.getvalue(), sum(reported)
 
 
+def losing_run(monkeypatch, json_mode):
+    """run_lesson2() until its burst loses events, 3 times at most (a reader with a free core can keep up)."""
+    for attempt in range(3):
+        text, lost = run_lesson2(monkeypatch, json_mode=json_mode)
+        if lost > 0:
+            break
+    return text, lost
+
+
 def test_the_summary_and_json_report_exactly_the_lost_callbacks_total(monkeypatch, capsys):
     before = kernel_state()
-    text, lost = run_lesson2(monkeypatch, json_mode=True)
+    text, lost = losing_run(monkeypatch, json_mode=True)
     objects = [json.loads(line) for line in text.splitlines() if line.strip()]
     summary = objects[-1]["summary"]
     assert lost > 0, "lesson 2's burst should overflow a one-page buffer"
@@ -77,6 +86,6 @@ def test_the_summary_and_json_report_exactly_the_lost_callbacks_total(monkeypatc
     work = summary["workload"]
     assert summary["workload_events"] <= work["ops"] <= summary["workload_events"] + lost, summary
 
-    text, lost = run_lesson2(monkeypatch, json_mode=False)
+    text, lost = losing_run(monkeypatch, json_mode=False)
     assert lost > 0 and f", {lost} lost." in text, text[-2000:]
     assert_nothing_left(before, {"hello"})
