@@ -114,9 +114,10 @@ def main(argv=None):
         Path("/proc/self/comm").write_text(COMM)
     except OSError:
         pass
-    # The kernel's tracing remembers a task's name when it is switched out (and at fork, when it was still
-    # "python"): one short wait, and trace_pipe's lines show bcc-workload from the first event on. A select(),
-    # not time.sleep(), which is a clock_nanosleep() that a lesson counting sleeps would count.
+    # The kernel's tracing caches a task's name at context switches (and at fork, when it was still the
+    # interpreter's): one short wait after renaming makes trace_pipe's first line likelier to say bcc-workload
+    # (or "<...>") than the old name. A select(), not time.sleep(): that is a clock_nanosleep(), which a lesson
+    # counting sleeps would count.
     select.select([], [], [], 0.005)
     spec = importlib.util.spec_from_file_location("lesson_workload", args.path)
     module = importlib.util.module_from_spec(spec)

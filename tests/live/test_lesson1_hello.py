@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,10 @@ def test_lesson1_reports_each_fork_of_the_workload_with_its_pid():
     # one clone() per fork, each seen exactly once
     assert len(mine) == work["ops"] == summary["workload_events"]
     assert all(e["message"] == "Hello, World!" for e in mine)
-    assert all(e["comm"] in ("bcc-workload", "<...>") for e in mine)  # <...>: trace_pipe's comm cache missed
+    # trace_pipe names a task from the kernel's cache of names, saved at context switches: "<...>" where it has
+    # none yet, or the name the workload had before it renamed itself (the interpreter's) where that is stale
+    before_rename = {Path(sys.executable).name[:15], Path(os.path.realpath(sys.executable)).name[:15]}
+    assert all(e["comm"] in {"bcc-workload", "<...>"} | before_rename for e in mine), mine
     times = [e["time"] for e in mine]
     assert times == sorted(times)
     assert summary["events"] == len(events) and summary["lost"] is None
