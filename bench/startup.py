@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from runner.lessons import ROOT
 HEAVY = ("rich", "matplotlib", "jupyter", "jupyter_client", "IPython", "ipykernel", "ipywidgets", "numpy",

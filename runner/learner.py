@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import exercises, lessons, progress, render
+from . import exercises, lessons, progress
 from .errors import UsageError
 
 

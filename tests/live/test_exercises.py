@@ -4,7 +4,6 @@ and broken programs get the friendly message, never a traceback. Always on tempo
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
