@@ -25,9 +25,15 @@ def test_lesson1_reports_each_fork_of_the_workload_with_its_pid():
     assert len(mine) == work["ops"] == summary["workload_events"]
     assert all(e["message"] == "Hello, World!" for e in mine)
     # trace_pipe names a task from the kernel's cache of names, saved at context switches: "<...>" where it has
-    # none yet, or the name the workload had before it renamed itself (the interpreter's) where that is stale
+    # none, or a stale name until the workload's next switch: the interpreter's (before it renamed itself) or the
+    # name of the process that last had this pid (seen in CI: "ca-certificates"). Names only move forward.
     before_rename = {Path(sys.executable).name[:15], Path(os.path.realpath(sys.executable)).name[:15]}
-    assert all(e["comm"] in {"bcc-workload", "<...>"} | before_rename for e in mine), mine
+    names = [e["comm"] for e in mine]
+    stale = [n for n in names if n not in {"bcc-workload", "<...>"} | before_rename]
+    assert len(set(stale)) <= 1, names
+    if "bcc-workload" in names:
+        last_stale = max((i for i, n in enumerate(names) if n in stale), default=-1)
+        assert last_stale < names.index("bcc-workload"), names
     times = [e["time"] for e in mine]
     assert times == sorted(times)
     assert summary["events"] == len(events) and summary["lost"] is None
