@@ -31,6 +31,7 @@ def captured_stderr():
             out.append(tmp.read().decode(errors="replace"))
 
 
+_GENERATED = re.compile(r"^\d+ (warnings?|errors?)( and \d+ errors?)? generated\.$", re.M)
 _DIAGNOSTIC = re.compile(r"^\S.*?:\d+:\d+: (error|warning|note): ")
 # Headers from another kernel version make clang warn about this attribute; it is harmless
 # for BPF (see the README's troubleshooting), so the runner does not repeat it.
@@ -38,18 +39,22 @@ _DIAGNOSTIC = re.compile(r"^\S.*?:\d+:\d+: (error|warning|note): ")
 _HARMLESS = ("'nocf_check' attribute ignored", "'__HAVE_BUILTIN_BSWAP")
 
 
-def compiler_messages(text):
-    """clang's output without include chains and without the known-harmless header warnings."""
+def compiler_messages(text, loaded=False):
+    """clang's output without include chains and without the known-harmless header warnings.
+
+    loaded: the lesson loaded after all, so its errors were those of a first way it tried and recovered from
+    (a TRACEPOINT_PROBE whose format names a type the headers lack): the lesson's fallback sentence says so instead.
+    """
     kept, keep = [], False
     for line in text.splitlines():
         match = _DIAGNOSTIC.match(line)
-        if line.startswith("In file included from") or re.match(r"^\d+ warnings? generated\.$", line):
+        if line.startswith("In file included from") or _GENERATED.match(line):
             continue
         if match:
             if match.group(1) == "note":
                 pass  # a note belongs to the diagnostic before it: keep it only if that one was kept
             else:
-                keep = not any(h in line for h in _HARMLESS)
+                keep = not any(h in line for h in _HARMLESS) and not (loaded and match.group(1) == "error")
         if keep:
             kept.append(line)
     return "\n".join(kept)
@@ -126,8 +131,15 @@ def verifier_reason(log):
     return None
 
 
+def last_compile(output):
+    """What clang said on the glue's last compile: a lesson that tries one way first compiles twice."""
+    ends = [m.end() for m in _GENERATED.finditer(output)]
+    return output[ends[-2]:] if len(ends) > 1 else output
+
+
 def explain_load_failure(err, output, program_path):
     """Turn BCC's exception and captured output into one sentence and a fix; program_path: the .c file loaded."""
+    output = last_compile(output)
     usage = targets.explain(err)  # no such pid, binary or function: the learner's to fix
     if usage is not None:
         return usage

@@ -131,7 +131,8 @@ def has_uprobe_interface():
 def capabilities():
     """Cheap view of the probe types this kernel offers (no compile), for `list`: True, False or None (unknown)."""
     kprobe, uprobe = has_kprobe_interface(), has_uprobe_interface()
-    return {"tracepoint": _exists(DEBUG_TRACING / "events", TRACING / "events"),
+    tracepoint = _exists(DEBUG_TRACING / "events", TRACING / "events")
+    return {"tracepoint": tracepoint, "TRACEPOINT_PROBE": tracepoint,
             "kprobe": kprobe, "kretprobe": kprobe, "uprobe": uprobe, "uretprobe": uprobe}
 
 

@@ -87,7 +87,7 @@ def load(glue, program_path, **kwargs):
             failure = None
     if failure is not None:
         raise explain_load_failure(failure, out[0], program_path) from failure
-    return b, probes, compiler_messages(out[0])
+    return b, probes, compiler_messages(out[0], loaded=True)
 
 
 class Run:
@@ -111,7 +111,7 @@ class Run:
         if self.warnings:
             self.sink.note(self.warnings)
         self.probes = [{"mechanism": m, "target": t} for m, t in probes]
-        if lesson.prefers and not any(m in lesson.prefers for m, _ in probes):
+        if lesson.prefers and not all(m in lesson.prefers for m, _ in probes):
             self.fallbacks.append(lesson.fallback)
         self.fallbacks += list(lesson.missing_bcc_calls().values())
         for sentence in self.fallbacks:

@@ -9,6 +9,9 @@
 #                                          summary line per distribution; exit 1 if anything failed.
 #                                          --lock FILE holds FILE (flock) while BPF programs are loaded
 #                                          (make lesson1, make test), not during set-up
+#   scripts/distros.sh kernel NAME         the kernel a machine of that distribution boots, with its headers,
+#                                          unpacked into the root, and a clone of HEAD set up there: for a VM
+#                                          with the root as its root filesystem (python -m runner.vm, --kernel 5.10)
 #   scripts/distros.sh shell NAME          an interactive shell inside a root (for developers)
 #   scripts/distros.sh run NAME CMD...     one command inside a root
 #   scripts/distros.sh clean [NAME...]     stop what runs inside, unmount leftovers, remove the roots and logs
@@ -27,8 +30,9 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 ROOTS=/var/lib/bcc-lessons/roots
 ALL=(bullseye trixie)
 # What debootstrap adds to minbase: what a learner's machine has before the lessons' set-up (git: they cloned
-# the lessons with it, and the solution command applies its patch with it).
-PACKAGES=python3,python3-venv,ca-certificates,make,git
+# the lessons with it, and the solution command applies its patch with it; iproute2: a VM booted on the root
+# brings its loopback up with ip, as any machine's network set-up does, for the lessons that send over it).
+PACKAGES=python3,python3-venv,ca-certificates,make,git,iproute2
 CLONE=/opt/bcc-lessons-ci   # the checkout's clone, inside a root; readable by all, as some tests run commands as nobody
 STAMP=.bcc-lessons-root                                # a root is complete once this file exists
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
@@ -309,6 +313,20 @@ pytest_counts() {
     [ "$errors" -eq 0 ] || printf ', %s errors' "$errors"
 }
 
+# In an entered root: a fresh clone of the committed HEAD, what PACKAGES a root built before they grew lacks, and
+# the clone's set-up (make setup-test). Output to $LOG; returns non-zero if a step failed.
+prepare_clone() {  # $1 name
+    local name=$1 dir rc=0
+    dir=$(root_of "$name")
+    say "$name: cloning $REPO (HEAD $(git -C "$REPO" rev-parse --short HEAD)) into $dir$CLONE (log: $LOG)"
+    rm -rf --one-file-system "${dir:?}$CLONE"
+    git -c safe.directory="$REPO" -c safe.directory="$REPO/.git" clone --quiet "$REPO" "$dir$CLONE"
+    phase "$name" "packages ($PACKAGES)" "dpkg-query -W ${PACKAGES//,/ } >/dev/null 2>&1 || { apt-get update -qq && \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${PACKAGES//,/ } >/dev/null; }" || rc=$?
+    phase "$name" "set-up (make setup-test)" "make setup-test" || rc=$?
+    return "$rc"
+}
+
 FAILED=0
 test_one() {  # $1 name; adds its summary line to SUMMARY; sets FAILED=1 if anything failed
     local name=$1 dir os python bcc counts ok=0 setup_rc=0 lesson_rc=0 test_rc=0
@@ -316,14 +334,7 @@ test_one() {  # $1 name; adds its summary line to SUMMARY; sets FAILED=1 if anyt
     LOG=$ROOTS/$name.log
     enter "$name"
     : > "$LOG"
-    say "$name: cloning $REPO (HEAD $(git -C "$REPO" rev-parse --short HEAD)) into $dir$CLONE (log: $LOG)"
-    rm -rf --one-file-system "${dir:?}$CLONE"
-    git -c safe.directory="$REPO" -c safe.directory="$REPO/.git" clone --quiet "$REPO" "$dir$CLONE"
-
-    # A root built before PACKAGES grew gets what it lacks (apt inside; nothing when it has all of it).
-    phase "$name" "packages ($PACKAGES)" "dpkg-query -W ${PACKAGES//,/ } >/dev/null 2>&1 || { apt-get update -qq && \
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${PACKAGES//,/ } >/dev/null; }" || setup_rc=$?
-    phase "$name" "set-up (make setup-test)" "make setup-test" || setup_rc=$?
+    prepare_clone "$name" || setup_rc=$?
     bpf_lock
     phase "$name" "make lesson1 ARGS=--json" "make lesson1 ARGS=--json" || lesson_rc=$?
     phase "$name" "make test" "REQUIRE_BPF=1 make test ARGS=\"$TEST_ARGS\"" || test_rc=$?
@@ -352,6 +363,51 @@ test_one() {  # $1 name; adds its summary line to SUMMARY; sets FAILED=1 if anyt
     [ "$ok" -eq 0 ] || FAILED=1
 }
 
+# --- A root's own kernel, for a VM ---------------------------------------------------------
+
+# The kernel a machine of this distribution boots (what its linux-image-amd64 depends on), with its exact headers,
+# fetched with the root's apt and unpacked into the root (not installed: dpkg's database stays as it was) as on
+# such a machine: /boot/vmlinuz-V and /lib/modules/V, whose build and source links name the headers in /usr/src.
+# First a clone of HEAD set up in the root, as `test` makes it. python -m runner.vm boots the kernel in a VM whose
+# root filesystem is the root (--kernel 5.10). Prints V last.
+KERNEL_STAMP=boot/bcc-lessons-kernel
+kernel_one() {  # $1 name
+    local name=$1 dir v rc=0
+    dir=$(root_of "$name")
+    LOG=$ROOTS/$name.kernel.log
+    enter "$name"
+    : > "$LOG"
+    prepare_clone "$name" || { tail -n 20 "$LOG" >&2; fail "$name: the clone's set-up failed (log: $LOG)"; }
+    if [ ! -f "$dir/$KERNEL_STAMP" ]; then
+        rm -rf "$dir/var/tmp/bcc-lessons-kernel"
+        phase "$name" "its kernel (linux-image-amd64) and headers, downloaded" '
+            set -e
+            apt-get update -qq
+            pkg=$(apt-cache depends linux-image-amd64 | sed -n "s/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p" | head -n 1)
+            v=${pkg#linux-image-}
+            [ -n "$v" ] || { echo "linux-image-amd64 depends on no linux-image-N package" >&2; exit 1; }
+            mkdir /var/tmp/bcc-lessons-kernel && chown _apt /var/tmp/bcc-lessons-kernel && cd /var/tmp/bcc-lessons-kernel
+            apt-get download -qq "$pkg" "linux-headers-$v" "linux-headers-${v%-amd64}-common"
+            echo "$v" > version' || rc=$?
+        [ "$rc" -eq 0 ] || { tail -n 20 "$LOG" >&2; fail "$name: its kernel could not be fetched (log: $LOG)"; }
+        v=$(cat "$dir/var/tmp/bcc-lessons-kernel/version")
+        # Unpacked from here: tar keeps the root's /lib -> usr/lib link (dpkg-deb -x would make /lib a folder
+        # and so hide the libraries), and this machine's depmod writes modules.dep (the root may have no kmod).
+        for deb in "$dir"/var/tmp/bcc-lessons-kernel/*.deb; do
+            dpkg-deb --fsys-tarfile "$deb" | tar -x --keep-directory-symlink -C "$dir"
+        done
+        ln -sfn "/usr/src/linux-headers-$v" "$dir/lib/modules/$v/build"
+        ln -sfn "/usr/src/linux-headers-${v%-amd64}-common" "$dir/lib/modules/$v/source"
+        depmod -b "$dir" "$v"
+        rm -rf "$dir/var/tmp/bcc-lessons-kernel"
+        echo "$v" > "$dir/$KERNEL_STAMP"
+    fi
+    v=$(cat "$dir/$KERNEL_STAMP")
+    say "$name: kernel $v in $dir/boot ($(du -sh "$dir/lib/modules/$v" | cut -f1) of modules)"
+    unclaim "$name"
+    printf '%s\n' "$v"
+}
+
 # --- Commands ----------------------------------------------------------------------------
 
 [ "$(id -u)" -eq 0 ] || fail "this mounts file systems and uses chroot: run it as root (sudo)"
@@ -375,6 +431,10 @@ case $cmd in
         for n in "${names[@]}"; do test_one "$n"; done
         printf '%s\n' "${SUMMARY[@]}"
         exit "$FAILED"
+        ;;
+    kernel)
+        [ $# -eq 1 ] || fail "usage: scripts/distros.sh kernel NAME"
+        known "$1"; build_one "$1"; kernel_one "$1"
         ;;
     shell)
         [ $# -eq 1 ] || fail "usage: scripts/distros.sh shell NAME"

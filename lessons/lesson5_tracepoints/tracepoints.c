@@ -6,12 +6,13 @@
 //
 // 1. sched:sched_process_exec with TRACEPOINT_PROBE: BCC reads the format
 //    file and declares `args` for us.
-// 2. tcp:tcp_send_reset with a plain function and attach_tracepoint(): its
+// 2. tcp:tcp_send_reset, which tracepoints.py compiles two ways, BCC's own
+//    first (RESET_TRACEPOINT_PROBE): TRACEPOINT_PROBE again, where it
+//    compiles (kernels before 6.10, e.g. Debian 11's 5.10). Since 6.10 its
 //    format names a type (enum sk_rst_reason) that the kernel headers may not
-//    have, so TRACEPOINT_PROBE cannot compile here. tracepoints.py generates
-//    the struct below from the live format file instead (fixed-width types,
-//    same offsets), and #ifdef picks the layout this kernel has.
-#include "tcp_send_reset_args.h"  // struct tcp_send_reset_args + TCP_SEND_RESET_HAS_<FIELD>
+//    have, so TRACEPOINT_PROBE cannot compile there: tracepoints.py then
+//    generates the struct of the record from the live format file (fixed-width
+//    types, same offsets) and attaches on_tcp_send_reset() itself.
 
 #define EXEC  1
 #define RESET 2
@@ -52,32 +53,37 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     return 0;
 }
 
-#ifdef TRY_TRACEPOINT_PROBE
-// Does BCC's own way work for tcp_send_reset? Compile with
-// -DTRY_TRACEPOINT_PROBE=1 to see (on kernels 6.10 and later, it does not).
+#ifdef RESET_TRACEPOINT_PROBE
+// 2a. BCC's own way: args-> is the record as its format file lays it out
+// (before 6.10: family, sport, dport, saddr[4], daddr[4], saddr_v6[16], daddr_v6[16]).
 TRACEPOINT_PROBE(tcp, tcp_send_reset)
 {
+    struct event_t e = {};
+    e.kind = RESET;
+    e.pid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(&e.comm, sizeof(e.comm));
+    e.family = args->family;
+    e.sport = args->sport;
+    e.dport = args->dport;
+    if (e.family == AF_INET) {
+        bpf_probe_read_kernel(e.saddr, 4, args->saddr);
+        bpf_probe_read_kernel(e.daddr, 4, args->daddr);
+    } else {
+        bpf_probe_read_kernel(e.saddr, 16, args->saddr_v6);
+        bpf_probe_read_kernel(e.daddr, 16, args->daddr_v6);
+    }
+    events.perf_submit(args, &e, sizeof(e));
     return 0;
 }
+
+#else
+// 2b. Kernels 6.10 and later: the struct generated from this kernel's format file.
+#include "tcp_send_reset_args.h"  // struct tcp_send_reset_args + TCP_SEND_RESET_HAS_<FIELD>
+#ifdef TCP_SEND_RESET_HAS_SPORT
+#error "this kernel's tcp_send_reset has the layout from before 6.10, which only 2a reads"
 #endif
 
-#ifdef TCP_SEND_RESET_HAS_SPORT
-// Kernels before 6.10: family, ports and both address kinds as separate fields.
-static inline void read_addresses(struct tcp_send_reset_args *args, struct event_t *e)
-{
-    e->family = args->family;
-    e->sport = args->sport;
-    e->dport = args->dport;
-    if (e->family == AF_INET) {
-        bpf_probe_read_kernel(e->saddr, 4, args->saddr);
-        bpf_probe_read_kernel(e->daddr, 4, args->daddr);
-    } else {
-        bpf_probe_read_kernel(e->saddr, 16, args->saddr_v6);
-        bpf_probe_read_kernel(e->daddr, 16, args->daddr_v6);
-    }
-}
-#else
-// Kernels 6.10 and later: saddr and daddr each hold a struct sockaddr_in or
+// saddr and daddr each hold a struct sockaddr_in or
 // sockaddr_in6 (28 bytes). Both start with the family (2 bytes, host order)
 // and the port (2 bytes, network order); the IPv4 address follows at byte 4,
 // the IPv6 address at byte 8.
@@ -102,7 +108,6 @@ static inline void read_addresses(struct tcp_send_reset_args *args, struct event
         __builtin_memcpy(e->daddr, &dst[8], 16);
     }
 }
-#endif
 
 // reset: attached by tracepoints.py with attach_tracepoint(); the argument is
 // the record, laid out as this kernel's format file says.
@@ -116,3 +121,4 @@ int on_tcp_send_reset(struct tcp_send_reset_args *args)
     events.perf_submit(args, &e, sizeof(e));
     return 0;
 }
+#endif

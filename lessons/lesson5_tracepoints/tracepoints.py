@@ -21,16 +21,23 @@ FAMILIES = {2: socket.AF_INET, 10: socket.AF_INET6}
 
 def load():
     """Compile tracepoints.c and attach both probes. Returns (b, [(mechanism, target)])."""
+    exec_probe = ("TRACEPOINT_PROBE", "sched:sched_process_exec")
+    try:
+        # BCC's own way for tcp_send_reset too, where it compiles (kernels
+        # before 6.10). BPF() attaches every TRACEPOINT_PROBE by its name.
+        b = BPF(src_file=str(PROGRAM), cflags=["-DRESET_TRACEPOINT_PROBE=1"])
+        return b, [exec_probe, ("TRACEPOINT_PROBE", "tcp:tcp_send_reset")]
+    except Exception:  # "Failed to compile BPF module": clang said why, above
+        pass
     # This kernel's record of tcp:tcp_send_reset, as a C struct with
     # fixed-width types (print it: python -m runner format tcp:tcp_send_reset --c).
     fmt = formats.read("tcp:tcp_send_reset")
     with tempfile.TemporaryDirectory() as include:
         Path(include, "tcp_send_reset_args.h").write_text(formats.c_struct(fmt))
         # -I: where #include "tcp_send_reset_args.h" finds the generated file.
-        # BPF() also attaches TRACEPOINT_PROBE(sched, sched_process_exec) by name.
         b = BPF(src_file=str(PROGRAM), cflags=["-I" + include])
     b.attach_tracepoint(tp="tcp:tcp_send_reset", fn_name="on_tcp_send_reset")
-    return b, [("tracepoint", "sched:sched_process_exec"), ("tracepoint", "tcp:tcp_send_reset")]
+    return b, [exec_probe, ("tracepoint", "tcp:tcp_send_reset")]
 
 
 def address(family, raw):
@@ -55,7 +62,7 @@ def main():
     # The tracepoints this kernel offers, like `perf list 'tcp:*'`.
     print("TCP tracepoints here:", ", ".join(sorted(BPF.get_tracepoints(b"tcp:.*"))))
     b, probes = load()
-    print("Tracing %s... Hit Ctrl-C to end." % ", ".join(t for _, t in probes))
+    print("Tracing %s... Hit Ctrl-C to end." % ", ".join("%s (%s)" % (t, m) for m, t in probes))
     print("%-16s %-7s %-6s %s" % ("COMM", "PID", "EVENT", "DETAIL"))
 
     def print_event(cpu, data, size):

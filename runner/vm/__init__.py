@@ -2,7 +2,8 @@
 
 This machine's kernel may lack kprobes while a learner's Ubuntu, Debian or Fedora kernel has
 them. Debian's own kernels boot here in QEMU with the host's root filesystem through virtme-ng
-(`vng`), so the same runner, the same lessons and the same BCC run inside, on that kernel.
+(`vng`), so the same runner, the same lessons and the same BCC run inside, on that kernel; Debian
+11's 5.10 boots with Debian 11's root filesystem, its Python 3.9 and its bcc 0.18.
 
 One question per module: which kernels exist and where they are cached (`kernels`), booting one
 VM to run one command (`boot`), the live tests in every kernel (`matrix`), and the command line
@@ -62,12 +63,16 @@ def run_lesson(kernel_name, argv):
         print(f"Booting Linux {kernel.version} in a VM ({'KVM' if boot.kvm_usable() else 'TCG, no KVM: about a minute'})...",
               file=sys.stderr, flush=True)
     env = {k: os.environ[k] for k in ("REQUIRE_BPF", "COLUMNS") if k in os.environ}
-    # The guest sees the host's files read-only: share the progress folder so a lesson run there counts too.
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    state.mkdir(parents=True, exist_ok=True)
-    env["XDG_STATE_HOME"] = str(state)
+    # The guest sees the host's files read-only: share the progress folder so a lesson run there counts too
+    # (not where the guest runs another Debian's root filesystem: that has its own).
+    rwdirs = []
+    if not kernel.rootfs:
+        state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        state.mkdir(parents=True, exist_ok=True)
+        env["XDG_STATE_HOME"] = str(state)
+        rwdirs.append(state)
     try:
-        status, _ = boot.run(kernel, [sys.executable, "-m", "runner", *strip_kernel_option(argv)], env=env, rwdirs=[state])
+        status, _ = boot.run(kernel, [kernel.python, "-m", "runner", *strip_kernel_option(argv)], env=env, rwdirs=rwdirs)
     except Terminated as term:
         return 128 + term.signum
     return status

@@ -2,7 +2,7 @@
 
 Command line (the Makefile's `test-kernels` and `kernels` use it):
     python -m runner.vm list                 # the kernels, cached or not, and what each can do
-    python -m runner.vm fetch [6.1 6.12]     # download and unpack the newest of each series
+    python -m runner.vm fetch [5.10 6.1 6.12]   # download and unpack the newest of each series
     python -m runner.vm test [--kernel K]    # the live tests inside each kernel, one line each
     python -m runner.vm exec --kernel K -- CMD...   # any command inside the VM
     python -m runner.vm probe-kvm            # whether KVM boots here (else the VMs use TCG)
@@ -23,8 +23,8 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="examples:\n"
                                      "    python -m runner.vm list              # kernels and what each can do\n"
-                                     "    sudo python -m runner.vm fetch        # download both kernels (once)\n"
-                                     "    sudo python -m runner.vm test         # live tests inside 6.1 and 6.12\n"
+                                     "    sudo python -m runner.vm fetch        # download the kernels (once)\n"
+                                     "    sudo python -m runner.vm test         # live tests inside 5.10, 6.1 and 6.12\n"
                                      "    sudo python -m runner.vm exec --kernel 6.12 -- uname -r")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -32,9 +32,9 @@ def build_parser():
     p = sub.add_parser("fetch", help="download and unpack the newest kernel of each series (kept in .cache/kernels)")
     p.add_argument("series", nargs="*", help=f"one or more of {', '.join(kernels.SERIES)} (default: all)")
     p = sub.add_parser("test", help="run the live tests inside each kernel's VM (one boot per kernel)")
-    p.add_argument("--kernel", action="append", help="6.1, 6.12 or a full version (default: every series)")
+    p.add_argument("--kernel", action="append", help="5.10, 6.1, 6.12 or a full version (default: every series)")
     p.add_argument("pytest_args", nargs="*",
-                   help="after --: pytest arguments (default: tests/live -m 'bpf and kprobe and not vm')")
+                   help="after --: pytest arguments (default: tests/live -m 'bpf and (kprobe or per_kernel) and not vm')")
     p = sub.add_parser("exec", help="run one command inside a kernel's VM")
     p.add_argument("--kernel", required=True)
     p.add_argument("--timeout", type=float, default=boot.COMMAND_TIMEOUT, help="seconds the command may take")
@@ -48,8 +48,8 @@ def fetch_series(series_names):
     for series in series_names or kernels.SERIES:
         if series not in kernels.SERIES:
             raise UsageError(f"There is no VM kernel series {series!r}.", fix=f"Choose from {', '.join(kernels.SERIES)}.")
-        kernel = kernels.fetch(series)
-        print(f"{series}: {kernel.version} in {kernel.folder}")
+        kernel = kernels.resolve(series) if series in kernels.ROOTFS_SERIES else kernels.fetch(series)
+        print(f"{series}: {kernel.version} in {kernel.root}")
     return 0
 
 

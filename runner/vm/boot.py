@@ -1,8 +1,9 @@
 """Boot one VM on a cached kernel and run one command inside: `run(kernel, command)`.
 
-`vng --run <vmlinuz> --force-9p --rwdir <run folder>` boots it on the host's root filesystem, read-only
+`vng --run <vmlinuz> --force-9p --rwdir <run folder>` boots it on the host's root filesystem (or, with
+`--root`, on the Debian root filesystem the kernel belongs to: kernels.Kernel.rootfs), read-only
 but for the run folder, where the guest writes the command's `stdout`, `stderr` and `status` (vng's own
-exit code says nothing). The boot time depends on whether KVM is usable (else QEMU emulates the CPU:
+exit code says nothing); the guest's writes elsewhere go to overlays that vanish with it. The boot time depends on whether KVM is usable (else QEMU emulates the CPU:
 TCG) and on the cores. Whatever ends the run (a timeout, Ctrl-C, SIGTERM, SIGHUP), vng, virtme-run and
 qemu are killed before `run` returns or raises.
 """
@@ -116,22 +117,37 @@ class Run:
         self.out = None
         self.boot_seconds = self.run_seconds = None
 
+    def guest_path(self, path):
+        """A host path as the guest sees it: the same, or relative to the guest's own root filesystem."""
+        rootfs = self.kernel.rootfs
+        return Path("/", Path(path).relative_to(rootfs)) if rootfs else Path(path)
+
     def vng_argv(self):
+        rootfs = self.kernel.rootfs
+        # vng takes host paths, inside the guest's root filesystem where it is not this machine's
+        cwd = rootfs / str(self.kernel.guest_cwd).lstrip("/") if rootfs else ROOT
         argv = [find_vng(), "--run", str(self.kernel.vmlinuz), "--force-9p", "--rwdir", str(self.out),
-                "--cpus", str(self.cpus), "--memory", MEMORY, "--cwd", str(ROOT),
+                "--cpus", str(self.cpus), "--memory", MEMORY, "--cwd", str(cwd),
                 "--append", f"module_blacklist=kvm,kvm_amd,kvm_intel modprobe.blacklist={SKIP_MODULES}",
-                "--exec", f"bash {self.out}/guest.sh"]
+                "--exec", f"bash {self.guest_path(self.out)}/guest.sh"]
+        if rootfs:
+            argv[1:1] = ["--root", str(rootfs)]
         for folder in self.rwdirs:
-            argv[-2:-2] = ["--rwdir", str(folder)]
+            if not rootfs or Path(folder).is_relative_to(rootfs):  # vng shares only folders inside the guest's root
+                argv[-2:-2] = ["--rwdir", str(folder)]
         if not kvm_usable():
             argv.insert(1, "--disable-kvm")
         return argv
 
     def start(self):
-        self.out = Path(tempfile.mkdtemp(prefix="bcc-lessons-vm-"))
+        rootfs = self.kernel.rootfs
+        # The run folder, shared with the guest: inside its root filesystem where that is not this machine's
+        # (its /var/tmp: the guest mounts a tmpfs there, and the run folder on top of it)
+        self.out = Path(tempfile.mkdtemp(prefix="bcc-lessons-vm-", dir=rootfs / "var" / "tmp" if rootfs else None))
         env_words = " ".join(f"{k}={shell_quote([v])}" for k, v in self.env.items())
-        (self.out / "guest.sh").write_text(GUEST_SCRIPT.format(out=self.out, cwd=shell_quote([ROOT]), env=env_words,
-                                                               command=shell_quote(self.command)))
+        (self.out / "guest.sh").write_text(GUEST_SCRIPT.format(
+            out=shell_quote([self.guest_path(self.out)]), cwd=shell_quote([self.kernel.guest_cwd]), env=env_words,
+            command=shell_quote(self.command)))
         env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}")
         self.log = open(self.out / "vng.log", "wb")
         # Its own session: vng, virtme-run and qemu can then be found and killed as one group.

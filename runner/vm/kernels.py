@@ -1,17 +1,23 @@
 """Which VM kernels exist: Debian's kernels with kprobes that apt offers, and the ones in the cache.
 
-Each series (6.1 and 6.12, both built with CONFIG_KPROBES=y) is the newest `linux-image-*`
-that apt offers with its exactly matching `linux-headers-*` (arch and common), fetched with
-`apt-get download` and unpacked with `dpkg-deb -x` into CACHE. Nothing is installed: /boot,
-/lib/modules and dpkg's database stay untouched. The cache's `lib/modules/<version>` gets
-`build` and `source` links to the cache's headers, so BCC inside the guest finds them
-(virtme-ng links the guest's /lib/modules/<version> to that folder).
+Each series of this machine's Debian (6.1 and 6.12, both built with CONFIG_KPROBES=y) is the
+newest `linux-image-*` that apt offers with its exactly matching `linux-headers-*` (arch and
+common), fetched with `apt-get download` and unpacked with `dpkg-deb -x` into CACHE. Nothing is
+installed: /boot, /lib/modules and dpkg's database stay untouched. The cache's
+`lib/modules/<version>` gets `build` and `source` links to the cache's headers, so BCC inside the
+guest finds them (virtme-ng links the guest's /lib/modules/<version> to that folder). The guest
+runs on this machine's root filesystem, read-only.
+
+A series of another Debian (5.10: Debian 11's own kernel) boots with that Debian's root filesystem
+as the guest's (scripts/distros.sh builds it, fetches the kernel with its apt into it, and sets up
+a clone of HEAD there): the guest then runs that root's Python and bcc, in that clone.
 """
 
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +33,15 @@ SETUP = "sudo make kernels"
 
 # series -> the image package's name, with the kernel version as group 1 and its ordering number as group 2
 SERIES = {
+    "5.10": re.compile(r"^linux-image-(5\.10\.0-(\d+)-amd64)$"),
     "6.1": re.compile(r"^linux-image-(6\.1\.0-(\d+)-amd64)$"),
     "6.12": re.compile(r"^linux-image-(6\.12\.(\d+)\+deb12-amd64)$"),
 }
+# series -> the Debian root filesystem (scripts/distros.sh) whose own kernel it is, and which the VM boots on
+ROOTFS_SERIES = {"5.10": "bullseye"}
+ROOTFS = Path(os.environ.get("BCC_LESSONS_ROOTS", "/var/lib/bcc-lessons/roots"))
+ROOTFS_STAMP = "boot/bcc-lessons-kernel"   # written by distros.sh kernel: the version it unpacked
+ROOTFS_CLONE = "/opt/bcc-lessons-ci"      # distros.sh's CLONE: the clone of HEAD inside a root
 
 
 # -- what apt offers ----------------------------------------------------------------------------
@@ -98,8 +110,25 @@ class Kernel:
         return CACHE / self.version
 
     @property
+    def rootfs(self):
+        """The guest's root filesystem when it is not this machine's: a Debian root of scripts/distros.sh."""
+        name = ROOTFS_SERIES.get(self.series)
+        return ROOTFS / name if name else None
+
+    @property
     def root(self):
-        return self.folder / "root"
+        """Where the kernel's /boot and /lib/modules are."""
+        return self.rootfs or self.folder / "root"
+
+    @property
+    def guest_cwd(self):
+        """The repository's path inside the guest: this checkout, or the root's clone of it."""
+        return Path(ROOTFS_CLONE) if self.rootfs else ROOT
+
+    @property
+    def python(self):
+        """The Python the guest runs the runner with: this one, or the root's clone's .venv."""
+        return str(self.guest_cwd / ".venv" / "bin" / "python") if self.rootfs else sys.executable
 
     @property
     def vmlinuz(self):
@@ -111,6 +140,9 @@ class Kernel:
 
     @property
     def ready(self):
+        if self.rootfs:
+            stamp = self.rootfs / ROOTFS_STAMP
+            return stamp.exists() and stamp.read_text().strip() == self.version and self.vmlinuz.exists()
         return (self.folder / "ready").exists() and self.vmlinuz.exists()
 
     def config(self, option):
@@ -129,13 +161,18 @@ class Kernel:
 
 
 def cached():
-    """Kernels ready in the cache, newest first within each series, by series."""
+    """Kernels ready in the cache (and in the Debian roots), newest first within each series, by series."""
     found = {}
     if CACHE.is_dir():
         for folder in CACHE.iterdir():
             kernel = Kernel(folder.name)
-            if kernel.series and kernel.ready:
+            if kernel.series and kernel.ready and not kernel.rootfs:
                 found.setdefault(kernel.series, []).append(kernel)
+    for series, name in ROOTFS_SERIES.items():
+        stamp = ROOTFS / name / ROOTFS_STAMP
+        kernel = Kernel(stamp.read_text().strip()) if stamp.is_file() else None
+        if kernel and kernel.series == series and kernel.ready:
+            found[series] = [kernel]
     return {s: sorted(k, key=lambda k: version_key(k.version), reverse=True) for s, k in found.items()}
 
 
@@ -176,9 +213,45 @@ def fetch(series, version=None, say=print):
     return kernel
 
 
+def prepare_rootfs(series, say=print):
+    """A root series' kernel, unpacked in its Debian root, with a fresh clone of HEAD set up there (about a minute
+    the first time, then the clone's set-up: some 40 s). Returns the Kernel."""
+    name = ROOTFS_SERIES[series]
+    if os.geteuid() != 0:
+        raise EnvironmentNotReady(f"The {series} kernel boots on the Debian {name} root filesystem, which only root "
+                                  "can build and enter.", fix=f"sudo python -m runner.vm test --kernel {series}")
+    say(f"Preparing the {name} root filesystem for the {series} kernel: its kernel, and a clone of HEAD set up "
+        f"there (scripts/distros.sh kernel {name}; log: {ROOTFS}/{name}.kernel.log)...")
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "distros.sh"), "kernel", name], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    version = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    kernel = Kernel(version) if series_of(version) == series else None
+    if proc.returncode != 0 or kernel is None or not kernel.ready:
+        reason = " ".join(l.removeprefix("[distros] error: ") for l in proc.stderr.splitlines() if "error:" in l)
+        raise EnvironmentNotReady(f"The {name} root filesystem could not be prepared for the {series} kernel "
+                                  f"({reason or proc.stderr.strip()[-300:] or 'no version printed'}).",
+                                  fix=f"sudo bash scripts/distros.sh kernel {name} shows each step; "
+                                  f"its log is {ROOTFS}/{name}.kernel.log.")
+    return kernel
+
+
 def resolve(name, download=True, say=print):
-    """A kernel by series (6.1, 6.12) or full version; fetched on first use if `download`."""
+    """A kernel by series (5.10, 6.1, 6.12) or full version; fetched on first use if `download`.
+
+    A root series (5.10) is prepared on every use with `download`, so its root's clone is of this HEAD."""
     name = name.strip()
+    series = name if name in SERIES else series_of(name)
+    if series in ROOTFS_SERIES:
+        if download:
+            kernel = prepare_rootfs(series, say=say)
+        else:
+            kernel = (cached().get(series) or [None])[0]
+            if kernel is None:
+                raise EnvironmentNotReady(f"No {series} kernel is in {ROOTFS / ROOTFS_SERIES[series]}.", fix=SETUP)
+        if name != series and kernel.version != name:
+            raise UsageError(f"The {ROOTFS_SERIES[series]} root has the kernel {kernel.version}, not {name}.",
+                             fix=f"Use --kernel {series}.")
+        return kernel
     if name in SERIES:
         have = cached().get(name)
         if have:

@@ -1,8 +1,8 @@
 """The live tests inside every VM kernel: one boot per kernel, one result line per kernel.
 
 By default each VM runs the live tests marked `kprobe` (the kprobe paths, which only a kernel
-with kprobes can test): the other lessons use tracepoints and uprobes, which the host's own
-`make test` runs live, and the whole live suite outlasts COMMAND_TIMEOUT where QEMU emulates
+with kprobes can test) and `per_kernel` (what a kernel version changes, such as a tracepoint's
+layout): the rest runs the same on every kernel, and the host's own `make test` runs it live, and the whole live suite outlasts COMMAND_TIMEOUT where QEMU emulates
 the CPU (TCG). Other tests: `python -m runner.vm test -- PYTEST ARGS`.
 """
 
@@ -14,7 +14,7 @@ import time
 from ..errors import RunnerError
 from . import boot, kernels
 
-DEFAULT_TESTS = ["tests/live", "-m", "bpf and kprobe and not vm"]
+DEFAULT_TESTS = ["tests/live", "-m", "bpf and (kprobe or per_kernel) and not vm"]
 
 _COUNT = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected)")
 
@@ -45,7 +45,8 @@ def test_kernels(names, pytest_args, require_bpf=True):
     lines, failed = [], False
     tests = pytest_args or DEFAULT_TESTS
     if not pytest_args:
-        print("Inside each VM: the live tests marked kprobe (the lessons' kprobe paths); others, e.g.: "
+        print("Inside each VM: the live tests marked kprobe or per_kernel (the lessons' kprobe paths, the tracepoint "
+              "layouts); others, e.g.: "
               "BCC_LESSONS_VM_TIMEOUT=1800 python -m runner.vm test -- tests/live/test_exercises.py "
               "-m 'bpf and not vm' (the whole live suite is far slower in a VM without KVM)", flush=True)
     for name in names:
@@ -55,7 +56,7 @@ def test_kernels(names, pytest_args, require_bpf=True):
         env = {"REQUIRE_BPF": "1" if require_bpf else os.environ.get("REQUIRE_BPF", "")}
         started = time.monotonic()
         try:
-            status, vm = boot.run(kernel, [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *tests],
+            status, vm = boot.run(kernel, [kernel.python, "-m", "pytest", "-p", "no:cacheprovider", "-q", *tests],
                                   env=env, stdout=captured)
         except RunnerError as err:
             line = f"kernel {kernel.version}: did not run: {err} ({time.monotonic() - started:.0f} s)"
