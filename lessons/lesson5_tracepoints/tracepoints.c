@@ -55,22 +55,34 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 
 #ifdef RESET_TRACEPOINT_PROBE
 // 2a. BCC's own way: args-> is the record as its format file lays it out
-// (before 6.10: family, sport, dport, saddr[4], daddr[4], saddr_v6[16], daddr_v6[16]).
+// (before 6.10: sport, dport, saddr[4], daddr[4], saddr_v6[16], daddr_v6[16];
+// no family field on Debian 11's 5.10).
+// An IPv4 socket's addresses are in saddr_v6 too, mapped to ::ffff:a.b.c.d.
+static inline int v4_mapped(u8 *a)
+{
+    u8 nonzero = 0;
+#pragma unroll
+    for (int i = 0; i < 10; i++)
+        nonzero |= a[i];
+    return !nonzero && a[10] == 0xff && a[11] == 0xff;
+}
+
 TRACEPOINT_PROBE(tcp, tcp_send_reset)
 {
     struct event_t e = {};
     e.kind = RESET;
     e.pid = bpf_get_current_pid_tgid() >> 32;
     bpf_get_current_comm(&e.comm, sizeof(e.comm));
-    e.family = args->family;
     e.sport = args->sport;
     e.dport = args->dport;
-    if (e.family == AF_INET) {
+    bpf_probe_read_kernel(e.saddr, 16, args->saddr_v6);
+    bpf_probe_read_kernel(e.daddr, 16, args->daddr_v6);
+    if (v4_mapped(e.saddr)) {
+        e.family = AF_INET;
         bpf_probe_read_kernel(e.saddr, 4, args->saddr);
         bpf_probe_read_kernel(e.daddr, 4, args->daddr);
     } else {
-        bpf_probe_read_kernel(e.saddr, 16, args->saddr_v6);
-        bpf_probe_read_kernel(e.daddr, 16, args->daddr_v6);
+        e.family = AF_INET6;
     }
     events.perf_submit(args, &e, sizeof(e));
     return 0;
