@@ -64,9 +64,12 @@ def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch):
         def wait(self):
             return 0
 
+    # Imported before Popen is replaced: a module that does `from subprocess import Popen` on import (jupyter_client)
+    # would keep the fake for the rest of the session, and the notebook tests after this one would start nothing.
+    for module in ("ipykernel", "ipywidgets", "jupyterlab"):  # what serve() imports
+        pytest.importorskip(module)
     monkeypatch.setattr(notebook.subprocess, "Popen", Server)
     monkeypatch.setattr(notebook.server, "ensure_kernelspec", lambda *a, **k: None)
-    pytest.importorskip("jupyterlab")
     tokens = set()
     for _ in range(2):
         printed = io.StringIO()
