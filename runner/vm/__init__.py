@@ -57,6 +57,7 @@ def run_lesson(kernel_name, argv):
     if kernel_name == "list":
         list_kernels()
         return 0
+    boot.require_tools()  # before anything is downloaded
     kernel = kernels.resolve(kernel_name, say=lambda text: print(text, file=sys.stderr))
     quiet = "--json" in argv or "-j" in argv or "-q" in argv or "--quiet" in argv
     if not quiet:

@@ -64,6 +64,8 @@ def main(argv=None):
         if args.command == "test":
             from . import matrix
             return matrix.test_kernels(args.kernel or list(kernels.SERIES), args.pytest_args)
+        if args.command in ("exec", "probe-kvm"):
+            boot.require_tools()  # before anything is downloaded
         if args.command == "exec":
             env = {k: os.environ[k] for k in ("REQUIRE_BPF",) if k in os.environ}
             status, _ = boot.run(kernels.resolve(args.kernel), args.cmd, env=env, timeout=args.timeout)

@@ -46,15 +46,15 @@ def find_vng():
 
 def tools_missing():
     """The first missing tool as (sentence, fix), or None."""
-    fix = "sudo bash scripts/vm-setup.sh (installs qemu-system-x86, kmod and busybox-static, and virtme-ng from PyPI)"
+    fix = "sudo make kernels (installs qemu-system-x86, kmod and busybox-static, and virtme-ng from PyPI, then fetches the kernels)"
     if not shutil.which("qemu-system-x86_64"):
         return "QEMU (qemu-system-x86_64) is not installed, so no VM can start", fix
     if not find_vng():
         return "virtme-ng (vng), which boots the VMs, is not installed in this Python environment", fix
     if not (shutil.which("busybox") or shutil.which("busybox-static")):
         return "BusyBox is not installed (virtme-ng needs it for the VM's initramfs)", fix
-    if not shutil.which("depmod"):
-        return "depmod (package kmod) is not installed", fix
+    if not shutil.which("depmod") or not shutil.which("dpkg-deb"):
+        return "depmod (package kmod) or dpkg-deb, which unpack the kernels, is not installed", fix
     return None
 
 

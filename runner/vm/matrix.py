@@ -49,6 +49,7 @@ def test_kernels(names, pytest_args, require_bpf=True):
               "layouts); others, e.g.: "
               "BCC_LESSONS_VM_TIMEOUT=1800 python -m runner.vm test -- tests/live/test_exercises.py "
               "-m 'bpf and not vm' (the whole live suite is far slower in a VM without KVM)", flush=True)
+    boot.require_tools()  # before anything is downloaded
     for name in names:
         kernel = kernels.resolve(name)
         print(f"== kernel {kernel.version}: python -m pytest {' '.join(tests)} (inside a VM) ==", flush=True)
