@@ -20,6 +20,44 @@ from ..lessons import ROOT
 from .unattended import UNATTENDED_ENV
 
 NOTEBOOKS_DIR = ROOT / "notebooks"
+# What the server serves: copies of notebooks/*.ipynb, so that a teacher's runs and JupyterLab's autosaves
+# (outputs, widget state, metadata) never touch the built notebooks, git status or notebooks/build.py --check.
+CLASSROOM_DIR = ROOT / ".cache" / "notebooks"
+
+
+def cells_of(nb):
+    """What a notebook says: its cells' types and sources. Outputs, counts, ids and metadata are what running and
+    saving it in JupyterLab changes."""
+    return [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+            for c in nb.get("cells", [])]
+
+
+def shown(path):
+    """A folder as a user names it: relative to the checkout, where it is inside it."""
+    try:
+        return Path(path).relative_to(ROOT)
+    except ValueError:
+        return path
+
+
+def classroom_copies(source=None, target=None):
+    """Copy each built notebook where the server serves it, unless the copy there says the same (a teacher's saved
+    outputs are kept until the lesson changes; then the old copy is kept as NAME.previous.ipynb). Returns target."""
+    source, target = Path(source or NOTEBOOKS_DIR), Path(target or CLASSROOM_DIR)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.ipynb")):
+        copy = target / path.name
+        built = path.read_text()
+        if copy.exists():
+            try:
+                same = cells_of(json.loads(copy.read_text())) == cells_of(json.loads(built))
+            except (ValueError, KeyError, TypeError):
+                same = False
+            if same:
+                continue
+            copy.replace(copy.with_suffix(".previous.ipynb"))
+        copy.write_text(built)
+    return target
 KERNEL_NAME = "bcc-lessons"
 LOOPBACK_NAMES = {"localhost"}
 
@@ -94,11 +132,14 @@ def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout)
     if os.geteuid() != 0:
         print("Note: not root. The notebooks open, but loading a BPF program needs root: "
               "run sudo .venv/bin/python -m runner notebook", file=sys.stderr)
-    print(f"JupyterLab on {address} only, serving {NOTEBOOKS_DIR.relative_to(ROOT)}/ (kernels run as "
+    served = classroom_copies()
+    print(f"JupyterLab on {address} only, serving copies of {NOTEBOOKS_DIR.relative_to(ROOT)}/ in "
+          f"{shown(served)}/ (your runs and saves stay there; kernels run as "
           f"{'root' if os.geteuid() == 0 else 'you'}).\nOpen: {url}\n"
           "From another machine: ssh -L {0}:127.0.0.1:{0} USER@THIS-HOST, then open the same URL there.\n"
           "Hit Ctrl-C to stop (every notebook's kernel shuts down and detaches).".format(port), file=stream, flush=True)
-    proc = subprocess.Popen(server_command(address, port, open_browser=open_browser), env=env, cwd=ROOT)
+    proc = subprocess.Popen(server_command(address, port, notebook_dir=served, open_browser=open_browser), env=env,
+                            cwd=ROOT)
     try:
         return proc.wait()
     except KeyboardInterrupt:

@@ -1,6 +1,10 @@
 """python -m runner notebook: loopback only, a token, --allow-root as root; no server is started here."""
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -46,3 +50,48 @@ def test_kernelspec_uses_this_python_with_the_repository_on_its_path(tmp_path):
     folder = notebook.ensure_kernelspec(prefix=tmp_path)
     spec = json.loads((folder / "kernel.json").read_text())
     assert spec["argv"][0] == sys.executable and spec["env"]["PYTHONPATH"] == str(ROOT)
+
+
+def _run_and_save(path, source_of_first_code=None):
+    """What JupyterLab writes after Run All and an autosave: outputs, counts, widget state, cell metadata."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["execution_count"] = 3
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["Still attached\n"]}]
+            cell["metadata"]["scrolled"] = True
+            if source_of_first_code is not None:
+                cell["source"] = [source_of_first_code]
+                source_of_first_code = None
+    nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    path.write_text(json.dumps(nb, indent=2))
+
+
+def test_a_notebook_run_and_saved_in_jupyterlab_still_passes_the_check_but_an_edited_cell_does_not(tmp_path):
+    build = [sys.executable, str(ROOT / "notebooks" / "build.py"), "--out", str(tmp_path), "lesson1"]
+    subprocess.run(build, check=True, capture_output=True)
+    (path,) = tmp_path.glob("lesson1_*.ipynb")
+    _run_and_save(path)
+    assert subprocess.run([*build, "--check"], capture_output=True, text=True).returncode == 0
+    _run_and_save(path, source_of_first_code="print('changed')\n")
+    proc = subprocess.run([*build, "--check"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "differs from its README" in proc.stderr
+
+
+def test_the_server_serves_copies_keeps_a_teachers_saved_runs_and_refreshes_a_changed_lesson(tmp_path):
+    from runner.notebook import server
+    built, served = tmp_path / "built", tmp_path / "served"
+    built.mkdir()
+    shutil.copy(next((ROOT / "notebooks").glob("lesson1_*.ipynb")), built)
+    (original,) = built.glob("*.ipynb")
+    server.classroom_copies(built, served)
+    (copy,) = served.glob("*.ipynb")
+    assert copy.read_text() == original.read_text()
+    _run_and_save(copy)
+    saved = copy.read_text()
+    server.classroom_copies(built, served)
+    assert copy.read_text() == saved and original.read_text() != saved  # the run is kept; notebooks/ untouched
+    _run_and_save(original, source_of_first_code="print('lesson changed')\n")
+    server.classroom_copies(built, served)
+    assert copy.read_text() == original.read_text()
+    assert copy.with_suffix(".previous.ipynb").read_text() == saved

@@ -54,7 +54,7 @@ def test_state_files_and_directories_are_private_whatever_the_umask(tmp_path, mo
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
 
 
-def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch):
+def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch, tmp_path):
     started = []
 
     class Server:
@@ -70,6 +70,7 @@ def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch):
         pytest.importorskip(module)
     monkeypatch.setattr(notebook.subprocess, "Popen", Server)
     monkeypatch.setattr(notebook.server, "ensure_kernelspec", lambda *a, **k: None)
+    monkeypatch.setattr(notebook.server, "CLASSROOM_DIR", tmp_path)
     tokens = set()
     for _ in range(2):
         printed = io.StringIO()
@@ -79,6 +80,7 @@ def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch):
         assert len(token) >= 24 and token not in tokens, "a fresh, long token each time"
         tokens.add(token)
         assert "--ServerApp.ip=127.0.0.1" in argv and not any("token" in a.lower() for a in argv)
+        assert f"--ServerApp.root_dir={tmp_path}" in argv and list(tmp_path.glob("lesson1_*.ipynb"))  # copies
         assert f"http://127.0.0.1:8123/lab?token={token}" in printed.getvalue()
     for address in ("0.0.0.0", "::", "192.168.1.10"):
         with pytest.raises(UsageError):
