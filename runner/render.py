@@ -139,15 +139,22 @@ class Output:
         print("\n" + "\n".join(summary_lines(summary)), file=self.stream, flush=True)
 
 
+def plural(n, word):
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def summary_lines(summary, attached=False):
     """What a run saw, in sentences: the terminal prints them after the last event, a notebook under its tables."""
     s = summary
     table = "rows" in s  # a map lesson: rows aggregate events in the kernel
     lost = "loss is not reported by trace_pipe" if s["lost"] is None else f"{s['lost']} lost"
     if table:
-        lines = [f"{s['events']} events counted in the kernel, shown as {s['rows']} rows over "
-                 f"{s['intervals']} intervals in {s['duration']:.1f} s (a map that is full refuses "
-                 "new keys without saying so)."]
+        lines = [f"{s['events']} events counted in the kernel, shown as {plural(s['rows'], 'row')} over "
+                 f"{plural(s['intervals'], 'interval')} in {s['duration']:.1f} s."]
+        full = s.get("full_maps")
+        if full:
+            lines.append(f"The map {', '.join(full)} was full at a read: a full map refuses new keys without a word "
+                         "to user space, so counts of keys it had no room for are missing.")
     else:
         lines = [f"{s['events']} events in {s['duration']:.1f} s, {lost}."]
     work = s.get("workload")

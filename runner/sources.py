@@ -118,7 +118,7 @@ class Table(Source):
 
     def __init__(self, b, glue, options, on_interval=None):
         self.b, self.glue, self.interval = b, glue, options.interval
-        self.on_interval, self.intervals = on_interval, 0
+        self.on_interval, self.intervals, self.full = on_interval, 0, set()
         self.next = time.monotonic() + self.interval
 
     def poll(self, timeout):
@@ -132,6 +132,7 @@ class Table(Source):
 
     def final(self):
         self.intervals += 1
+        self.full.update(full_maps(self.b))  # before the read, which may clear the maps
         rows = [{"interval": self.intervals, **row} for row in self.glue.snapshot(self.b)]
         if self.on_interval is not None:
             self.on_interval(self.intervals, not rows)
@@ -140,13 +141,28 @@ class Table(Source):
     def reset(self):
         self.glue.snapshot(self.b)  # counts from before this trace are not its own
         self.rows = self.intervals = 0
+        self.full = set()
         self.next = time.monotonic() + self.interval
 
     def weight(self, record):
         return record.get("count", 1)  # a row aggregates "count" events in the kernel
 
     def describe(self):
-        return {"rows": self.rows, "intervals": self.intervals}
+        return {"rows": self.rows, "intervals": self.intervals, "full_maps": sorted(self.full)}
+
+
+def full_maps(b):
+    """The names of b's hash maps that hold as many keys as they can: such a map refuses a new key, and only the
+    BPF program hears of it (the update's error), so counts go missing without a word."""
+    from bcc.table import HashTable
+    names = []
+    for name, table in list(getattr(b, "tables", {}).items()):
+        try:
+            if isinstance(table, HashTable) and len(table) >= table.max_entries:
+                names.append(name.decode() if isinstance(name, bytes) else str(name))
+        except (AttributeError, OSError):
+            continue  # a map this bcc cannot count: say nothing rather than guess
+    return names
 
 
 def make_source(lesson, b, glue, options, on_interval=None):

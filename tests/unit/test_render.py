@@ -2,6 +2,7 @@ import io
 import json
 
 from runner import lessons, render
+from runner import diagnostics
 from runner.diagnostics import compiler_messages
 
 
@@ -70,6 +71,17 @@ def test_compiler_messages_keep_errors_and_real_warnings_but_drop_the_harmless_h
     assert "hello.c:12:5: error: use of undeclared identifier 'oops'" in kept
     assert "hello.c:3:9: warning: unused variable 'x'" in kept
     assert "    oops;" in kept
+    # clang's count would include the hidden harmless warning: a count that does not match what is shown is left out
+    assert "generated" not in kept
+
+
+def test_a_load_that_succeeded_after_a_first_way_failed_shows_none_of_that_ways_errors():
+    first = "/virtual/main.c:81:21: error: field has incomplete type 'enum sk_rst_reason'\n  enum sk_rst_reason reason;\n1 error generated.\n"
+    second = "/work/main/lessons/lesson1_hello/hello.c:3:9: warning: unused variable 'x' [-Wunused-variable]\n    int x;\n1 warning generated.\n"
+    kept = compiler_messages(first + second, loaded=True)
+    assert "sk_rst_reason" not in kept and "unused variable 'x'" in kept
+    last = diagnostics.last_compile(first + second)  # what a failed second compile is explained from
+    assert "sk_rst_reason" not in last and "unused variable 'x'" in last
 
 
 def test_log2_rows_number_buckets_as_bpf_log2l_does_and_keep_the_empty_ones_between():

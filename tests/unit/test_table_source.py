@@ -109,3 +109,12 @@ def test_fork_burst_counts_the_per_cpu_tail():
     proc = workload.start(lessons.find("2").workload_path, count=1, interval=0.01, burst=10)
     report = workload.report(proc, timeout=30)
     assert report["ops"] == 1 + 10 + report["cpus"] and report["cpus"] == len(os.sched_getaffinity(0))
+
+
+def test_a_map_summary_says_full_only_when_a_map_was_full_and_counts_in_words_that_add_up():
+    base = {"events": 3, "lost": None, "duration": 1.0, "rows": 1, "intervals": 1, "workload": None,
+            "probes": [], "fallbacks": [], "kernel": "6.18"}
+    text = "\n".join(render.summary_lines(dict(base, full_maps=[])))
+    assert "shown as 1 row over 1 interval in 1.0 s." in text and "full" not in text and "refuses" not in text
+    text = "\n".join(render.summary_lines(dict(base, full_maps=["counts"])))
+    assert "The map counts was full at a read: a full map refuses new keys" in text
