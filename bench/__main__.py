@@ -1,4 +1,4 @@
-"""python -m bench: runner start-up, event throughput and the cost of each tracing mechanism, side by side.
+"""python3 -m bench: runner start-up, event throughput and the cost of each tracing mechanism, side by side.
 
 USAGE: sudo .venv/bin/python -m bench [--quick] [--no-plot]
 
@@ -22,7 +22,7 @@ from . import report
 
 HERE = Path(__file__).resolve().parent
 
-STARTUP_TEXT = ("Wall time from spawning the process to its first event line on stdout: `python -m runner lessonN "
+STARTUP_TEXT = ("Wall time from spawning the process to its first event line on stdout: `python3 -m runner lessonN "
                 "--events 1 --json` against the lesson's glue run alone (`python lessons/.../x.py`). The runner starts "
                 "the lesson's workload once its probes are attached; for the plain script the benchmark starts the same "
                 "workload, with the same arguments, when the script prints its `Tracing ...` line, so both wait for the "
@@ -40,7 +40,7 @@ COST_TEXT = ("The child times {calls:,} getppid() calls with each program attach
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0],
+    p = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.split("\n")[0],
                                 epilog=__doc__.split("examples:")[1].join(["examples:", ""]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer runs of everything (a smoke run)")
@@ -71,7 +71,7 @@ def main(argv=None):
         headers, rows, ls = report.startup_rows(startup)
         imports = su.import_times()
         top = sorted(imports["top"].items(), key=lambda kv: -kv[1])[:6]
-        import_text = (f"Imports of one `python -m runner lesson1` run (`-X importtime`): {imports['total_us'] / 1000:.0f} ms "
+        import_text = (f"Imports of one `python3 -m runner lesson1` run (`-X importtime`): {imports['total_us'] / 1000:.0f} ms "
                        "in all; largest: " + ", ".join(f"{m} {us / 1000:.1f} ms" for m, us in top) + ". Heavy packages "
                        f"imported: {', '.join(imports['heavy']) or 'none'} (rich, matplotlib, jupyter stay off this path).")
         ls += [f"import_ms runner_total {imports['total_us'] / 1000:.0f}",

@@ -1,4 +1,4 @@
-// flood.c: the measurement programs of python -m bench, one function per mechanism.
+// flood.c: the measurement programs of python3 -m bench, one function per mechanism.
 //
 // Each is attached on its own to syscalls:sys_enter_getppid, which bench/flood.py
 // calls in a tight loop. Each first checks that the caller is the flood child

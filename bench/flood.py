@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The flood child of python -m bench: calls getppid() in a tight loop when told to, and reports how often.
+"""The flood child of python3 -m bench: calls getppid() in a tight loop when told to, and reports how often.
 
 getppid() is about the cheapest system call there is, and glibc never caches it, so each call in the loop
 is one syscalls:sys_enter_getppid event. Stdlib only, run as a plain script. It reads commands on stdin and

@@ -88,7 +88,7 @@ def plot(path, startup, throughput, added):
             lo = [m - min(v for v in startup[n][kind] if v is not None) for m, n in zip(meds, names)]
             hi = [max(v for v in startup[n][kind] if v is not None) - m for m, n in zip(meds, names)]
             ax.bar([x + i * 0.38 for x in range(len(names))], meds, 0.38, yerr=[lo, hi], capsize=3,
-                   label="python -m runner" if kind == "runner" else "plain script", color=color)
+                   label="python3 -m runner" if kind == "runner" else "plain script", color=color)
         ax.set_xticks([x + 0.19 for x in range(len(names))], names)
         ax.set_ylabel("seconds to the first event")
         ax.set_title("Start-up (median, min-max)")

@@ -1,7 +1,7 @@
 """Start-up: wall time from spawning a process to its first event line on stdout.
 
 Two ways to run the same lesson, given the same events to see:
-  runner  python -m runner lessonN --events 1 --json, which starts the lesson's workload itself once its
+  runner  python3 -m runner lessonN --events 1 --json, which starts the lesson's workload itself once its
           probes are attached (its "Tracing ..." line);
   plain   python lessons/lessonN_x/x.py, the glue run alone; when it prints its "Tracing ..." line (its
           probes are attached) the benchmark starts the same workload, with the same arguments, itself.
@@ -98,7 +98,7 @@ def _env():
 
 
 def run_runner(lesson, timeout=30):
-    """Seconds from spawn to the first event line of python -m runner lessonN --events 1 --json."""
+    """Seconds from spawn to the first event line of python3 -m runner lessonN --events 1 --json."""
     argv = [sys.executable, "-m", "runner", lesson.id, "--events", "1", "--json"]
     err = tempfile.TemporaryFile()
     start = time.perf_counter()

@@ -20,7 +20,7 @@ file states for sure: offsets, sizes and signedness. Every field becomes a
 fixed-width integer (or an array of them), with explicit padding where the
 offsets leave a gap, so it compiles against any headers.
 
-Stdlib only: `python -m runner format` works without bcc and without root. Lesson 5's glue
+Stdlib only: `python3 -m runner format` works without bcc and without root. Lesson 5's glue
 imports it (`from lessons import formats`), as does the runner's `format` command.
 """
 
@@ -201,7 +201,7 @@ def parse_file(path):
         text = path.read_text()
     except FileNotFoundError:
         raise FormatError(f"There is no file {path}.", fix="Check the path, or name a tracepoint instead, "
-                         "e.g. python -m runner format tcp:tcp_send_reset") from None
+                         "e.g. python3 -m runner format tcp:tcp_send_reset") from None
     except (OSError, UnicodeDecodeError) as err:
         raise FormatError(f"cannot read it ({err})", None, path) from None
     fmt = parse(text, path)
@@ -222,7 +222,7 @@ def format_path(tracepoint):
     category, sep, event = tracepoint.partition(":")
     if not sep or not category or not event or "/" in tracepoint:
         raise FormatError(f"{tracepoint!r} is not a tracepoint name.",
-                         fix="Write it as category:event, e.g. tcp:tcp_send_reset (python -m runner format --list tcp).")
+                         fix="Write it as category:event, e.g. tcp:tcp_send_reset (python3 -m runner format --list tcp).")
     root = tracefs()
     if root is None:
         raise NoTracefs("tracefs is not mounted, so this kernel's tracepoints cannot be read.")
@@ -231,7 +231,7 @@ def format_path(tracepoint):
         close = [tp for tp in list_tracepoints(root) if tp.split(":")[1] == event or tp.startswith(category + ":")]
         hint = f" Tracepoints in {category}: {', '.join(close[:8])}." if close else ""
         raise FormatError(f"This kernel has no tracepoint {tracepoint}.{hint}",
-                         fix="List them with: python -m runner format --list " + (category or "tcp"))
+                         fix="List them with: python3 -m runner format --list " + (category or "tcp"))
     return path
 
 
@@ -389,7 +389,7 @@ def ctypes_struct(fmt, name=None):
 
 
 def ctypes_source(fmt, name=None):
-    """The ctypes structure as Python source, for `python -m runner format --ctypes`."""
+    """The ctypes structure as Python source, for `python3 -m runner format --ctypes`."""
     name = name or struct_name(fmt)
     lines = ["import ctypes", "", "", f"class {name}(ctypes.Structure):"]
     if needs_packing(fmt):

@@ -1,9 +1,30 @@
-"""python -m runner: run the bcc-lessons guided, one lesson at a time.
+"""python3 -m runner: run the bcc-lessons guided, one lesson at a time.
 
 Argument parsing only; each command lives in the module named for it.
 """
 
+import os
 import sys
+from pathlib import Path
+
+
+def project_python():
+    """The checkout's .venv Python when another one runs this (python3, a pyenv python, sudo's PATH): the documented
+    `python3 -m runner` then runs with what the set-up installed (rich, tomli, the system's bcc). None otherwise."""
+    venv = Path(__file__).resolve().parent.parent / ".venv"
+    python = venv / "bin" / "python"
+    if os.environ.get("BCC_LESSONS_NO_REEXEC") or not python.exists():
+        return None
+    try:
+        return None if Path(sys.prefix).resolve() == venv.resolve() else python
+    except OSError:
+        return None
+
+
+_PYTHON = project_python() if __name__ == "__main__" else None
+if _PYTHON:
+    os.environ["BCC_LESSONS_NO_REEXEC"] = "1"  # once: the .venv's Python does not look again
+    os.execv(str(_PYTHON), [str(_PYTHON), "-m", "runner", *sys.argv[1:]])
 
 try:  # Ctrl-C while Python is still importing the runner: nothing to undo, and no traceback to show
     import argparse
@@ -15,26 +36,26 @@ except KeyboardInterrupt:
 
 EXAMPLES = """\
 examples:
-    python -m runner                     # the lessons, and whether this machine runs them live
-    python -m runner doctor              # what this machine can do, each problem with its fix
-    python -m runner show lesson1        # read lesson1's text and code (no root needed)
-    sudo python -m runner lesson1        # run lesson1: compile, attach, workload, events
-    sudo python -m runner lesson1 --events 3 --json   # 3 events as JSON lines, then a summary
-    sudo python -m runner 2 --duration 10 --no-workload  # trace your own activity for 10 s
-    python -m runner format tcp:tcp_send_reset --c   # a tracepoint's record as a C struct for BCC
-    sudo python -m runner check lesson1  # check your exercise against the kernel (watch: on every save)
-    python -m runner exercise lesson1    # start lesson1's exercise: your copy of its files, and the task
-    python -m runner hint lesson1        # stuck? (solution lesson1 shows the solution, after asking)
-    python -m runner progress            # lessons and exercises done (next: what to do now; reset: forget)
-    sudo python -m runner notebook       # the lessons as classroom notebooks in JupyterLab (127.0.0.1, token)
-    sudo python -m runner lesson4 --kernel 6.12      # the same lesson inside a VM on Debian's 6.12 kernel (kprobes)
+    python3 -m runner                     # the lessons, and whether this machine runs them live
+    python3 -m runner doctor              # what this machine can do, each problem with its fix
+    python3 -m runner show lesson1        # read lesson1's text and code (no root needed)
+    sudo python3 -m runner lesson1        # run lesson1: compile, attach, workload, events
+    sudo python3 -m runner lesson1 --events 3 --json   # 3 events as JSON lines, then a summary
+    sudo python3 -m runner 2 --duration 10 --no-workload  # trace your own activity for 10 s
+    python3 -m runner format tcp:tcp_send_reset --c   # a tracepoint's record as a C struct for BCC
+    sudo python3 -m runner check lesson1  # check your exercise against the kernel (watch: on every save)
+    python3 -m runner exercise lesson1    # start lesson1's exercise: your copy of its files, and the task
+    python3 -m runner hint lesson1        # stuck? (solution lesson1 shows the solution, after asking)
+    python3 -m runner progress            # lessons and exercises done (next: what to do now; reset: forget)
+    sudo python3 -m runner notebook       # the lessons as classroom notebooks in JupyterLab (127.0.0.1, token)
+    sudo python3 -m runner lesson4 --kernel 6.12      # the same lesson inside a VM on Debian's 6.12 kernel (kprobes)
 
 exit codes:
     0  ok (also when you end a trace with Ctrl-C)
     1  the lesson failed (compile error, verifier rejection, attach failure)
     2  usage error (unknown lesson, bad flag)
     3  environment not ready (not root, bcc or headers missing, tracefs unmounted):
-       the message says the fix; python -m runner doctor checks everything
+       the message says the fix; python3 -m runner doctor checks everything
     130  Ctrl-C before the lesson was loaded (nothing was attached yet)
     143  SIGTERM: everything was detached, then the runner stopped
 """
@@ -62,68 +83,68 @@ def add_exercise_parsers(sub):
     raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("exercise", help="start a lesson's exercise: your copy of its files, and the task",
                        formatter_class=raw,
-                       epilog="examples:\n    python -m runner exercise lesson1            # copy the lesson's .c and .py "
+                       epilog="examples:\n    python3 -m runner exercise lesson1            # copy the lesson's .c and .py "
                               "into its exercise/ folder\n"
-                              "    python -m runner exercise lesson1 --restart  # start over (keeps yours as *.previous)")
+                              "    python3 -m runner exercise lesson1 --restart  # start over (keeps yours as *.previous)")
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
     p.add_argument("--restart", action="store_true", help="copy the lesson's files again over yours")
     p = sub.add_parser("check", help="check your exercise against the real kernel", formatter_class=raw,
-                       epilog="examples:\n    sudo python -m runner check lesson1          # passed or not, and why\n"
-                              "    sudo python -m runner check lesson1 --json   # the same as one JSON object\n"
-                              "    sudo python -m runner check 1 --dir ~/my-try  # your files in another folder\n\n"
+                       epilog="examples:\n    sudo python3 -m runner check lesson1          # passed or not, and why\n"
+                              "    sudo python3 -m runner check lesson1 --json   # the same as one JSON object\n"
+                              "    sudo python3 -m runner check 1 --dir ~/my-try  # your files in another folder\n\n"
                               "exit codes: 0 passed, 1 not yet, 2 usage error, 3 environment not ready")
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
     p.add_argument("-j", "--json", action="store_true", help="one JSON object: the results and the run's summary")
     p.add_argument("--dir", metavar="DIR", help="check the files in DIR instead of the lesson's exercise/ folder")
 
     p = sub.add_parser("watch", help="re-check your exercise each time you save it (Ctrl-C ends)",
-                       formatter_class=raw, epilog="example:\n    sudo python -m runner watch lesson1")
+                       formatter_class=raw, epilog="example:\n    sudo python3 -m runner watch lesson1")
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
     p.add_argument("--dir", metavar="DIR", help="watch and check the files in DIR instead")
     p.add_argument("--interval", type=float, default=0.5, metavar="S", help="look for changes every S seconds")
 
     p = sub.add_parser("hint", help="a hint for a lesson's exercise", formatter_class=raw,
-                       epilog="example:\n    python -m runner hint lesson1")
+                       epilog="example:\n    python3 -m runner hint lesson1")
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
 
     p = sub.add_parser("solution", help="show the reference solution of an exercise (asks first)",
-                       formatter_class=raw, epilog="examples:\n    python -m runner solution lesson1\n"
-                                                   "    python -m runner solution lesson1 --yes   # do not ask")
+                       formatter_class=raw, epilog="examples:\n    python3 -m runner solution lesson1\n"
+                                                   "    python3 -m runner solution lesson1 --yes   # do not ask")
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
     p.add_argument("-y", "--yes", action="store_true", help="show it without asking")
     p.add_argument("--write", action="store_true", help="also put the solution's files in the exercise folder")
 
     p = sub.add_parser("progress", help="which lessons and exercises are done", formatter_class=raw,
-                       epilog="examples:\n    python -m runner progress\n    python -m runner progress --json")
+                       epilog="examples:\n    python3 -m runner progress\n    python3 -m runner progress --json")
     p.add_argument("-j", "--json", action="store_true", help="the same as JSON")
     sub.add_parser("next", help="the next unfinished lesson and what to do there", formatter_class=raw,
-                   epilog="example:\n    python -m runner next")
+                   epilog="example:\n    python3 -m runner next")
     sub.add_parser("reset", help="forget all progress (deletes the progress file)", formatter_class=raw,
-                   epilog="example:\n    python -m runner reset")
+                   epilog="example:\n    python3 -m runner reset")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m runner", description="Guided, live BCC lessons.",
+    parser = argparse.ArgumentParser(prog="python3 -m runner", description="Guided, live BCC lessons.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("list", help="the lessons, one line each (the default)",
-                   epilog="example:\n    python -m runner list", formatter_class=argparse.RawDescriptionHelpFormatter)
+                   epilog="example:\n    python3 -m runner list", formatter_class=argparse.RawDescriptionHelpFormatter)
 
     p = sub.add_parser("doctor", help="check this machine: root, bcc, headers, tracefs, probe types",
-                       epilog="examples:\n    sudo python -m runner doctor\n    sudo python -m runner doctor --json",
+                       epilog="examples:\n    sudo python3 -m runner doctor\n    sudo python3 -m runner doctor --json",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-j", "--json", action="store_true", help="one JSON object with every finding")
 
     p = sub.add_parser("show", help="print a lesson's text and code",
-                       epilog="example:\n    python -m runner show lesson1", formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog="example:\n    python3 -m runner show lesson1", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
 
-    p = sub.add_parser("run", help="run a lesson (also: python -m runner LESSON)",
-                       epilog="examples:\n    sudo python -m runner lesson1\n"
-                              "    sudo python -m runner lesson1 --events 3 --json\n"
-                              "    sudo python -m runner lesson1 --duration 30 --no-workload  # your own forks",
+    p = sub.add_parser("run", help="run a lesson (also: python3 -m runner LESSON)",
+                       epilog="examples:\n    sudo python3 -m runner lesson1\n"
+                              "    sudo python3 -m runner lesson1 --events 3 --json\n"
+                              "    sudo python3 -m runner lesson1 --duration 30 --no-workload  # your own forks",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
     p.add_argument("-d", "--duration", type=positive(float), metavar="S",
@@ -172,15 +193,15 @@ examples:
 
 FORMAT_EXAMPLES = """\
 examples:
-    python -m runner format sched:sched_process_exec       # offset, size, sign and type of each field
-    python -m runner format tcp:tcp_send_reset --c         # a C struct that compiles against any headers
-    python -m runner format --file saved/format --json     # a format file saved on another kernel
-    python -m runner format --list tcp                     # tracepoints whose name contains "tcp"
+    python3 -m runner format sched:sched_process_exec       # offset, size, sign and type of each field
+    python3 -m runner format tcp:tcp_send_reset --c         # a C struct that compiles against any headers
+    python3 -m runner format --file saved/format --json     # a format file saved on another kernel
+    python3 -m runner format --list tcp                     # tracepoints whose name contains "tcp"
 """
 
 
 def normalize(argv):
-    """`python -m runner lesson1 ...` means `run lesson1 ...`; no command means `list`."""
+    """`python3 -m runner lesson1 ...` means `run lesson1 ...`; no command means `list`."""
     args = list(argv)
     position = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
     if position is None:
@@ -203,7 +224,7 @@ def cmd_list(args):
             how, note = "live?", " (run as root to check this machine)"
         print(f"{lesson.id:<9} {lesson.title:<44} {how}{note}")
         print(f"{'':<9} teaches: {lesson.teaches}")
-    print("\nRun one with: sudo python -m runner lesson1   (python -m runner show lesson1 to read it first)")
+    print("\nRun one with: sudo python3 -m runner lesson1   (python3 -m runner show lesson1 to read it first)")
     return 0
 
 
@@ -233,7 +254,7 @@ def cmd_show(args):
 
 def lesson_flags(lesson, words):
     """The lesson's own flags (its `options` tables in lessons.toml) among `words`: {name: value} for its load()."""
-    parser = argparse.ArgumentParser(prog=f"python -m runner {lesson.id}", add_help=False)
+    parser = argparse.ArgumentParser(prog=f"python3 -m runner {lesson.id}", add_help=False)
     for flag in lesson.flags:
         if flag.type == "bool":
             parser.add_argument(f"--{flag.name.replace('_', '-')}", dest=flag.name, action="store_true", help=flag.help)
@@ -244,7 +265,7 @@ def lesson_flags(lesson, words):
     if unknown:
         own = ", ".join(f"--{f.name.replace('_', '-')}" for f in lesson.flags)
         raise errors.UsageError(f"{lesson.id} got unrecognized arguments: {' '.join(unknown)}.",
-                                fix=f"python -m runner run --help lists the flags{'; ' + lesson.id + ' also takes ' + own if own else ''}.")
+                                fix=f"python3 -m runner run --help lists the flags{'; ' + lesson.id + ' also takes ' + own if own else ''}.")
     return {k: v for k, v in vars(given).items() if v is not None}
 
 
@@ -290,7 +311,7 @@ def _format(formats, args):
         fmt = formats.read(args.tracepoint)
     else:
         raise errors.UsageError("Name a tracepoint or a saved format file.",
-                                fix="e.g. python -m runner format tcp:tcp_send_reset, or --file PATH")
+                                fix="e.g. python3 -m runner format tcp:tcp_send_reset, or --file PATH")
     if args.json:
         print(json.dumps(fmt.to_json(), indent=2))
     elif args.c:
@@ -326,7 +347,7 @@ def main(argv=None):
         code = command(args)
         if args.command == "run" and code == 0:
             from . import progress
-            progress.note_run(args.lesson)  # for python -m runner progress and next
+            progress.note_run(args.lesson)  # for python3 -m runner progress and next
         return code
     except errors.RunnerError as err:
         if args.debug:
@@ -335,6 +356,9 @@ def main(argv=None):
         return err.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say, and no one to say it to
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
     except errors.Terminated as term:  # SIGTERM held during cleanup, delivered once it was done
         return 128 + term.signum
     except Exception as err:

@@ -166,6 +166,6 @@ def explain_load_failure(err, output, program_path):
     if "Failed to attach" in message or "could not determine address" in message or "not found" in message:
         return LessonFailed(f"Attaching the probe failed: {message}.", details=compiler_messages(output),
                             fix="Check that the kernel function, tracepoint, binary or symbol exists on this machine "
-                            "(python -m runner doctor lists what this kernel offers).")
+                            "(python3 -m runner doctor lists what this kernel offers).")
     return LessonFailed(f"Loading the lesson failed: {message}.", details=compiler_messages(output),
                         fix="Run again with --debug to see where.")

@@ -3,7 +3,7 @@
 Two levels:
 - `require_basics()`: cheap checks (no compile) run before every lesson; the
   first failure raises EnvironmentNotReady with the fix.
-- `examine()`: the full report of `python -m runner doctor`, which tries the
+- `examine()`: the full report of `python3 -m runner doctor`, which tries the
   real thing where that is cheap: it compiles one tiny program and attaches it
   as a tracepoint, a kprobe and a uprobe, and creates a ring buffer.
 """
@@ -272,7 +272,7 @@ def examine():
             findings += try_probes()
         except Exception as err:  # e.g. the compile itself failed: headers broken
             findings.append(Finding("compile", "missing", f"BCC could not compile a 3-line program: {err}",
-                                    f"{SETUP}, then python -m runner doctor again", required=True))
+                                    f"{SETUP}, then python3 -m runner doctor again", required=True))
     else:
         findings.append(Finding("probes", "missing", "not tried: fix the findings above first", required=True))
     findings.append(check_btf())

@@ -1,6 +1,6 @@
 """Errors a learner can meet: one sentence, the fix, and an exit code.
 
-The exit codes are documented in `python -m runner --help`:
+The exit codes are documented in `python3 -m runner --help`:
   0 ok, 1 the lesson failed, 2 usage error, 3 environment not ready.
 """
 

@@ -86,7 +86,7 @@ def prepare(lesson, restart=False):
         path = target / name
         if path.is_symlink():
             raise UsageError(f"{path} is a symbolic link; the exercise copies only to plain files.",
-                             fix=f"Remove the link ({path}), then run python -m runner exercise {lesson.id} again.")
+                             fix=f"Remove the link ({path}), then run python3 -m runner exercise {lesson.id} again.")
         if path.exists() and not restart:
             continue
         try:

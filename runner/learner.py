@@ -40,7 +40,7 @@ def cmd_exercise(args):
     files = ", ".join(str(shown(p)) for p in exercises.learner_files(lesson))
     print(f"{exercises.task(lesson)}: the task is in {shown(exercises.folder(lesson) / 'README.md')}.")
     print(f"  edit:     {files}")
-    print(f"  check it: sudo python -m runner check {lesson.id}   (or watch {lesson.id} to re-check on save)")
+    print(f"  check it: sudo python3 -m runner check {lesson.id}   (or watch {lesson.id} to re-check on save)")
     return 0
 
 
@@ -73,9 +73,9 @@ def cmd_check(args):
             print(f"        fix: {r.fix}")
     failed = sum(not r.passed for r in results)
     if passed:
-        print(f"\nPassed: the exercise of {lesson.id} is done. What comes next: python -m runner next")
+        print(f"\nPassed: the exercise of {lesson.id} is done. What comes next: python3 -m runner next")
     else:
-        print(f"\nNot yet: {failed} of {len(results)} checks failed. Stuck? python -m runner hint {lesson.id}")
+        print(f"\nNot yet: {failed} of {len(results)} checks failed. Stuck? python3 -m runner hint {lesson.id}")
     _warn(warnings)
     return 0 if passed else 1
 
@@ -95,7 +95,7 @@ def cmd_watch(args):
 def cmd_hint(args):
     lesson = lessons.find(args.lesson)
     if not lesson.hint:
-        raise UsageError(f"Lesson {lesson.number} has no hint.", fix=f"Read its README: python -m runner show {lesson.id}")
+        raise UsageError(f"Lesson {lesson.number} has no hint.", fix=f"Read its README: python3 -m runner show {lesson.id}")
     if exercises.has_exercise(lesson):
         print(f"{exercises.task(lesson)} ({shown(exercises.folder(lesson) / 'README.md')})\n")
     print(f"Hint: {lesson.hint}")
@@ -109,9 +109,9 @@ def cmd_solution(args):
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("Showing the solution needs your confirmation, and there is no terminal to ask on.",
-                             fix=f"Run python -m runner solution {lesson.id} --yes")
+                             fix=f"Run python3 -m runner solution {lesson.id} --yes")
         answer = input(f"Show the reference solution of {lesson.id}'s exercise? Trying a little longer "
-                       "teaches more; python -m runner hint helps. [y/N] ")
+                       "teaches more; python3 -m runner hint helps. [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing shown.")
             return 0
@@ -132,7 +132,7 @@ def cmd_solution(args):
         print(f"The solution's files are now in {shown(mine_dir)}/ (yours are kept as *.previous).")
     else:
         print(f"The solution is {shown(mine_dir / exercises.PATCH)}, a diff against the lesson's files; "
-              f"python -m runner solution {lesson.id} --write puts its files in {shown(mine_dir)}/ "
+              f"python3 -m runner solution {lesson.id} --write puts its files in {shown(mine_dir)}/ "
               "(keeping yours as *.previous).")
     _warn(progress.record(lesson.id, solution_seen=True))
     return 0
@@ -157,24 +157,24 @@ def cmd_progress(args):
               f"{exercise[row['exercise']]}{extra}")
     done = sum(row["done"] for row in rows)
     print(f"\n{done} of {len(rows)} lessons done. Saved in {progress.state_path()} "
-          "(python -m runner reset forgets it).")
+          "(python3 -m runner reset forgets it).")
     return 0
 
 
 def cmd_next(args):
     row = progress.next_lesson(_rows())
     if row is None:
-        print("Every lesson is done. python -m runner progress shows them all.")
+        print("Every lesson is done. python3 -m runner progress shows them all.")
         return 0
     lesson = lessons.find(row["lesson"])
     print(f"Next: {lesson.id}, {lesson.title}.")
     if not row["ran"]:
-        print(f"  read it:  python -m runner show {lesson.id}   ({shown(lesson.readme_path)})")
-        print(f"  run it:   sudo python -m runner {lesson.id}")
+        print(f"  read it:  python3 -m runner show {lesson.id}   ({shown(lesson.readme_path)})")
+        print(f"  run it:   sudo python3 -m runner {lesson.id}")
     if exercises.has_exercise(lesson):
         print(f"  then the exercise: {exercises.task(lesson)} ({shown(exercises.folder(lesson) / 'README.md')})")
-        print(f"  start it: python -m runner exercise {lesson.id}   (copies the lesson's files for you to edit)")
-        print(f"  check it: sudo python -m runner check {lesson.id}   (or watch {lesson.id} to re-check on save)")
+        print(f"  start it: python3 -m runner exercise {lesson.id}   (copies the lesson's files for you to edit)")
+        print(f"  check it: sudo python3 -m runner check {lesson.id}   (or watch {lesson.id} to re-check on save)")
     return 0
 
 

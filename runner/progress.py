@@ -3,10 +3,10 @@
 The file lives in the learner's state directory:
     $XDG_STATE_HOME/bcc-lessons/progress.json, or ~/.local/state/bcc-lessons/progress.json
 Under sudo it is the invoking user's (SUDO_USER), not root's, and owned by them, so that
-`sudo python -m runner check lesson1` and `python -m runner progress` see the same file.
+`sudo python3 -m runner check lesson1` and `python3 -m runner progress` see the same file.
 
 It is written atomically (a temporary file renamed over the old one) with mode 0600. Deleting
-it, or `python -m runner reset`, starts again. A file that cannot be read back (edited by hand,
+it, or `python3 -m runner reset`, starts again. A file that cannot be read back (edited by hand,
 cut short) is set aside as progress.json.broken with a warning, and progress starts afresh; a
 directory that cannot be written costs one warning, never the command the learner ran.
 """
@@ -174,7 +174,7 @@ def next_lesson(rows):
 
 
 def note_run(name):
-    """After `python -m runner lessonN` ended well: remember it; a warning, never an error, if that fails."""
+    """After `python3 -m runner lessonN` ended well: remember it; a warning, never an error, if that fails."""
     from . import lessons
     try:
         lesson_id = lessons.find(name).id

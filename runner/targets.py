@@ -38,7 +38,7 @@ def check_accepted(lesson, values):
     if refused:
         raise UsageError(f"{lesson.id} does not take {' or '.join(refused)}.",
                          fix="Leave the option out, or run a lesson that traces a process or a program "
-                             "(python -m runner list).")
+                             "(python3 -m runner list).")
 
 
 def explain(cause):

@@ -80,7 +80,7 @@ def run(lesson, directory=None):
     absent = exercises.missing(lesson, directory)
     if absent:
         raise UsageError(f"The exercise folder {directory} lacks {', '.join(absent)}.",
-                         fix=f"Make your copy of the lesson's files there: python -m runner exercise {lesson.id}")
+                         fix=f"Make your copy of the lesson's files there: python3 -m runner exercise {lesson.id}")
     doctor.require_basics()
     meta = lesson.exercise
     options = session.RunOptions(duration=meta.duration, workload_params=meta.workload, interval=meta.interval,
@@ -104,7 +104,7 @@ def run(lesson, directory=None):
     work = summary.get("workload")
     if not work or not work.get("ops"):
         results.append(Result(False, "The workload did not report what it did, so there is nothing to judge.",
-                              fix="Check again; if it keeps failing, run python -m runner doctor."))
+                              fix="Check again; if it keeps failing, run python3 -m runner doctor."))
         return results, summary
     try:
         judged = list(load_checker(lesson).check(sink.events, summary))

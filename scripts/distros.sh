@@ -11,7 +11,7 @@
 #                                          (make lesson1, make test), not during set-up
 #   scripts/distros.sh kernel NAME         the kernel a machine of that distribution boots, with its headers,
 #                                          unpacked into the root, and a clone of HEAD set up there: for a VM
-#                                          with the root as its root filesystem (python -m runner.vm, --kernel 5.10)
+#                                          with the root as its root filesystem (python3 -m runner.vm, --kernel 5.10)
 #   scripts/distros.sh shell NAME          an interactive shell inside a root (for developers)
 #   scripts/distros.sh run NAME CMD...     one command inside a root
 #   scripts/distros.sh clean [NAME...]     stop what runs inside, unmount leftovers, remove the roots and logs
@@ -368,7 +368,7 @@ test_one() {  # $1 name; adds its summary line to SUMMARY; sets FAILED=1 if anyt
 # The kernel a machine of this distribution boots (what its linux-image-amd64 depends on), with its exact headers,
 # fetched with the root's apt and unpacked into the root (not installed: dpkg's database stays as it was) as on
 # such a machine: /boot/vmlinuz-V and /lib/modules/V, whose build and source links name the headers in /usr/src.
-# First a clone of HEAD set up in the root, as `test` makes it. python -m runner.vm boots the kernel in a VM whose
+# First a clone of HEAD set up in the root, as `test` makes it. python3 -m runner.vm boots the kernel in a VM whose
 # root filesystem is the root (--kernel 5.10). Prints V last.
 KERNEL_STAMP=boot/bcc-lessons-kernel
 kernel_one() {  # $1 name

@@ -172,4 +172,4 @@ if ! "$VENV/bin/python" -c 'import bcc; bcc.BPF' 2>/dev/null; then
     "$VENV/bin/python" -c 'import bcc; bcc.BPF' 2>/dev/null || fail "bcc does not import in .venv." \
         "sudo apt install python3-bpfcc (Debian/Ubuntu), then sudo make setup"
 fi
-say "ready (kernel $RELEASE; python -m runner doctor checks everything)"
+say "ready (kernel $RELEASE; python3 -m runner doctor checks everything)"

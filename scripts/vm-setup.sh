@@ -7,7 +7,7 @@
 # 1. qemu-system-x86 (the VM), kmod (depmod) and busybox-static (virtme-ng's initramfs) from apt
 # 2. virtme-ng from PyPI into .venv, at the version pinned in requirements-vm.txt
 # 3. the newest linux-image-6.1.0-*-amd64 and linux-image-6.12.*+deb12-amd64 with their exact
-#    headers, unpacked (never installed) into the kernel cache: python -m runner.vm fetch
+#    headers, unpacked (never installed) into the kernel cache: python3 -m runner.vm fetch
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

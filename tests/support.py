@@ -13,7 +13,7 @@ DEBUG_TRACING = Path("/sys/kernel/debug/tracing")
 
 
 def runner(*args, timeout=120, check=False):
-    """`python -m runner ARGS` in a subprocess; returns the CompletedProcess (text)."""
+    """`python3 -m runner ARGS` in a subprocess; returns the CompletedProcess (text)."""
     proc = subprocess.run([sys.executable, "-m", "runner", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:

@@ -2,7 +2,7 @@
 # hello.py: print a line each time any process on this machine calls clone().
 #
 # Lesson 1 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson1_hello/hello.py
-# or guided, with a workload that forks for you:  python -m runner lesson1
+# or guided, with a workload that forks for you:  python3 -m runner lesson1
 from pathlib import Path
 
 from bcc import BPF

@@ -2,7 +2,7 @@
 # perf_output.py: send a struct from the kernel to Python for each clone() call.
 #
 # Lesson 2 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson2_perf_output/perf_output.py
-# or guided, with a workload that forks for you:  python -m runner lesson2
+# or guided, with a workload that forks for you:  python3 -m runner lesson2
 from pathlib import Path
 
 from bcc import BPF

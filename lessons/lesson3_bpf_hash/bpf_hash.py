@@ -2,7 +2,7 @@
 # bpf_hash.py: every second, which processes slept in clock_nanosleep(), how often, how long.
 #
 # Lesson 3 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson3_bpf_hash/bpf_hash.py
-# or guided, with a workload that sleeps a known number of times:  python -m runner lesson3
+# or guided, with a workload that sleeps a known number of times:  python3 -m runner lesson3
 from pathlib import Path
 from time import sleep, strftime
 

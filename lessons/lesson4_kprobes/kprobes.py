@@ -2,7 +2,7 @@
 # kprobes.py: bytes sent over TCP, per process, from probes on tcp_sendmsg().
 #
 # Lesson 4 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson4_kprobes/kprobes.py
-# or guided, with a workload that sends known sizes:  python -m runner lesson4
+# or guided, with a workload that sends known sizes:  python3 -m runner lesson4
 from pathlib import Path
 
 from bcc import BPF

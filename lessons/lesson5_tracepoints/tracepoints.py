@@ -3,14 +3,14 @@
 #
 # Lesson 5 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson5_tracepoints/tracepoints.py
 # or guided, with a workload that connects to a closed port and runs /bin/true:
-#   python -m runner lesson5
+#   python3 -m runner lesson5
 import socket
 import tempfile
 from pathlib import Path
 
 from bcc import BPF
 
-# The format-file parser is shared with `python -m runner format`: it lives in
+# The format-file parser is shared with `python3 -m runner format`: it lives in
 # lessons/formats.py, beside the lesson folders.
 from lessons import formats
 
@@ -30,7 +30,7 @@ def load():
     except Exception:  # "Failed to compile BPF module": clang said why, above
         pass
     # This kernel's record of tcp:tcp_send_reset, as a C struct with
-    # fixed-width types (print it: python -m runner format tcp:tcp_send_reset --c).
+    # fixed-width types (print it: python3 -m runner format tcp:tcp_send_reset --c).
     fmt = formats.read("tcp:tcp_send_reset")
     with tempfile.TemporaryDirectory() as include:
         Path(include, "tcp_send_reset_args.h").write_text(formats.c_struct(fmt))

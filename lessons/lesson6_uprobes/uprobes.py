@@ -5,7 +5,7 @@
 # Lesson 6 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson6_uprobes/uprobes.py
 # then, in another terminal, make some marked calls:
 #   python3 -c 'import ctypes; ctypes.CDLL(None).strlen(b"lesson6: hello")'
-# or guided, with a workload that does it for you:  python -m runner lesson6
+# or guided, with a workload that does it for you:  python3 -m runner lesson6
 import ctypes
 import os
 import re

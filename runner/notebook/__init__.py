@@ -15,7 +15,7 @@ The modules, each answering one question:
     sink         where that Run writes (session.Sink): the controller's tables; Stop as stop_requested()
     widgets      the ipywidgets view (imported only by controls())
     cleanup      what detaches every lesson at exit and on SIGTERM
-    server       the kernelspec and `python -m runner notebook` (JupyterLab on loopback, with a token)
+    server       the kernelspec and `python3 -m runner notebook` (JupyterLab on loopback, with a token)
     unattended   BCC_LESSONS_UNATTENDED=1 (tests, CI): controls() runs once and waits for the end
 
 Importing this package imports neither ipywidgets nor bcc.

@@ -1,6 +1,6 @@
 """The Jupyter side: the bcc-lessons kernelspec, and JupyterLab on a loopback address with a token.
 
-`python -m runner notebook` calls serve(). Nothing here loads BPF, and nothing imports Jupyter
+`python3 -m runner notebook` calls serve(). Nothing here loads BPF, and nothing imports Jupyter
 before serve() checks that it is installed.
 """
 

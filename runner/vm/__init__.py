@@ -7,7 +7,7 @@ them. Debian's own kernels boot here in QEMU with the host's root filesystem thr
 
 One question per module: which kernels exist and where they are cached (`kernels`), booting one
 VM to run one command (`boot`), the live tests in every kernel (`matrix`), and the command line
-`python -m runner.vm` (`__main__`). This package holds what the rest of the runner uses:
+`python3 -m runner.vm` (`__main__`). This package holds what the rest of the runner uses:
 `--kernel` (run_lesson, list_kernels, strip_kernel_option) and the doctor's VM finding.
 """
 
@@ -36,7 +36,7 @@ def list_kernels(out=print):
     if missing:
         out(f"\nThe VM tools are not ready: {missing[0]}. Fix: {missing[1]}")
     else:
-        out(f"\nRun a lesson in one: sudo python -m runner lesson4 --kernel {next(iter(kernels.SERIES))}")
+        out(f"\nRun a lesson in one: sudo python3 -m runner lesson4 --kernel {next(iter(kernels.SERIES))}")
 
 
 def strip_kernel_option(argv):
@@ -53,7 +53,7 @@ def strip_kernel_option(argv):
 
 
 def run_lesson(kernel_name, argv):
-    """`python -m runner LESSON ... --kernel K`: the same command, run inside K's VM; returns its exit code."""
+    """`python3 -m runner LESSON ... --kernel K`: the same command, run inside K's VM; returns its exit code."""
     if kernel_name == "list":
         list_kernels()
         return 0

@@ -1,11 +1,11 @@
 """Run a lesson, or the live tests, inside a VM on a kernel that has kprobes.
 
 Command line (the Makefile's `test-kernels` and `kernels` use it):
-    python -m runner.vm list                 # the kernels, cached or not, and what each can do
-    python -m runner.vm fetch [5.10 6.1 6.12]   # download and unpack the newest of each series
-    python -m runner.vm test [--kernel K]    # the live tests inside each kernel, one line each
-    python -m runner.vm exec --kernel K -- CMD...   # any command inside the VM
-    python -m runner.vm probe-kvm            # whether KVM boots here (else the VMs use TCG)
+    python3 -m runner.vm list                 # the kernels, cached or not, and what each can do
+    python3 -m runner.vm fetch [5.10 6.1 6.12]   # download and unpack the newest of each series
+    python3 -m runner.vm test [--kernel K]    # the live tests inside each kernel, one line each
+    python3 -m runner.vm exec --kernel K -- CMD...   # any command inside the VM
+    python3 -m runner.vm probe-kvm            # whether KVM boots here (else the VMs use TCG)
 Each failure is one sentence and exit code 3; SIGTERM and SIGHUP exit 128+signal, Ctrl-C 130.
 """
 
@@ -19,13 +19,13 @@ from . import boot, kernels, list_kernels
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m runner.vm", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python3 -m runner.vm", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="examples:\n"
-                                     "    python -m runner.vm list              # kernels and what each can do\n"
-                                     "    sudo python -m runner.vm fetch        # download the kernels (once)\n"
-                                     "    sudo python -m runner.vm test         # live tests inside 5.10, 6.1 and 6.12\n"
-                                     "    sudo python -m runner.vm exec --kernel 6.12 -- uname -r")
+                                     "    python3 -m runner.vm list              # kernels and what each can do\n"
+                                     "    sudo python3 -m runner.vm fetch        # download the kernels (once)\n"
+                                     "    sudo python3 -m runner.vm test         # live tests inside 5.10, 6.1 and 6.12\n"
+                                     "    sudo python3 -m runner.vm exec --kernel 6.12 -- uname -r")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the VM kernels, cached or not, and what each can do")

@@ -68,7 +68,7 @@ def kvm_usable():
     """Hardware virtualization only if asked for (BCC_LESSONS_VM_ACCEL=kvm) or proven to boot here before.
 
     On this kind of machine /dev/kvm is a paravirtual hypervisor on which stock kernels crash or
-    hang at boot, so TCG is the default; `python -m runner.vm probe-kvm` tries KVM once and
+    hang at boot, so TCG is the default; `python3 -m runner.vm probe-kvm` tries KVM once and
     remembers a success in the cache.
     """
     accel = os.environ.get("BCC_LESSONS_VM_ACCEL", "")
@@ -184,7 +184,7 @@ class Run:
                     continue
                 what = "ended before its command reported an exit status" if booted_at else "stopped before it booted"
                 raise VMFailed(f"The {self.kernel.version} VM {what} (vng exit code {self.proc.returncode}).",
-                               fix="Read the VM's last messages above; python -m runner doctor checks the VM tools.",
+                               fix="Read the VM's last messages above; python3 -m runner doctor checks the VM tools.",
                                details=self._log_tail())
             time.sleep(0.2)
 

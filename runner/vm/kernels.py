@@ -219,7 +219,7 @@ def prepare_rootfs(series, say=print):
     name = ROOTFS_SERIES[series]
     if os.geteuid() != 0:
         raise EnvironmentNotReady(f"The {series} kernel boots on the Debian {name} root filesystem, which only root "
-                                  "can build and enter.", fix=f"sudo python -m runner.vm test --kernel {series}")
+                                  "can build and enter.", fix=f"sudo python3 -m runner.vm test --kernel {series}")
     say(f"Preparing the {name} root filesystem for the {series} kernel: its kernel, and a clone of HEAD set up "
         f"there (scripts/distros.sh kernel {name}; log: {ROOTFS}/{name}.kernel.log)...")
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "distros.sh"), "kernel", name], capture_output=True, text=True,
@@ -262,7 +262,7 @@ def resolve(name, download=True, say=print):
     series = series_of(name)
     if series is None:
         raise UsageError(f"There is no VM kernel called {name!r}.",
-                         fix=f"Choose one of: {', '.join(SERIES)} (python -m runner lesson1 --kernel list shows them).")
+                         fix=f"Choose one of: {', '.join(SERIES)} (python3 -m runner lesson1 --kernel list shows them).")
     kernel = Kernel(name)
     if kernel.ready:
         return kernel

@@ -3,7 +3,7 @@
 By default each VM runs the live tests marked `kprobe` (the kprobe paths, which only a kernel
 with kprobes can test) and `per_kernel` (what a kernel version changes, such as a tracepoint's
 layout): the rest runs the same on every kernel, and the host's own `make test` runs it live, and the whole live suite outlasts COMMAND_TIMEOUT where QEMU emulates
-the CPU (TCG). Other tests: `python -m runner.vm test -- PYTEST ARGS`.
+the CPU (TCG). Other tests: `python3 -m runner.vm test -- PYTEST ARGS`.
 """
 
 import os
@@ -47,7 +47,7 @@ def test_kernels(names, pytest_args, require_bpf=True):
     if not pytest_args:
         print("Inside each VM: the live tests marked kprobe or per_kernel (the lessons' kprobe paths, the tracepoint "
               "layouts); others, e.g.: "
-              "BCC_LESSONS_VM_TIMEOUT=1800 python -m runner.vm test -- tests/live/test_exercises.py "
+              "BCC_LESSONS_VM_TIMEOUT=1800 python3 -m runner.vm test -- tests/live/test_exercises.py "
               "-m 'bpf and not vm' (the whole live suite is far slower in a VM without KVM)", flush=True)
     boot.require_tools()  # before anything is downloaded
     for name in names:

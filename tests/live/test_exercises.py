@@ -21,7 +21,7 @@ EXERCISES = [lesson for lesson in lessons.load_all() if exercises.has_exercise(l
 
 
 def check(lesson_id, directory, state, *extra):
-    """`python -m runner check LESSON --dir DIR`, with its own state directory; returns the CompletedProcess."""
+    """`python3 -m runner check LESSON --dir DIR`, with its own state directory; returns the CompletedProcess."""
     env = dict(os.environ, XDG_STATE_HOME=str(state))
     env.pop("SUDO_USER", None)
     for _ in range(10):

@@ -1,6 +1,6 @@
 """Cleanup under faults: every lesson, interrupted at random moments, leaves nothing behind.
 
-Each lesson in lessons.toml is run 20 times as a learner runs it (`python -m runner lessonN`), and
+Each lesson in lessons.toml is run 20 times as a learner runs it (`python3 -m runner lessonN`), and
 interrupted once per run: during import and compile (before "Tracing" is printed), right after the
 probes are attached, while polling, and while the workload runs; with SIGINT, SIGTERM, Ctrl-C typed
 on a terminal, SIGKILL of the workload child, or SIGKILL of the runner itself. After each run:

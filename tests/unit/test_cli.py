@@ -5,6 +5,7 @@ import os
 import pwd
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,23 @@ def test_without_a_toml_parser_the_runner_says_what_to_install(monkeypatch, caps
     assert main(["list"]) == 3
     err = capsys.readouterr().err
     assert "needs tomllib (Python 3.11 and later) or the tomli package" in err and "sudo make setup" in err
+
+
+def test_the_documented_python3_runs_the_runner_with_the_checkouts_venv():
+    """The docs say `python3 -m runner`: another Python than the .venv's (here the system's, which has no rich and,
+    before 3.11, no tomli) hands over to the .venv's, which the set-up filled."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    other = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if Path(p).exists()), None)
+    if not venv_python.exists() or other is None:
+        pytest.skip("needs the set-up's .venv and a system python3")
+    env = {k: v for k, v in os.environ.items() if k != "BCC_LESSONS_NO_REEXEC"}
+    proc = subprocess.run([other, "-m", "runner", "doctor", "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    findings = {f["name"]: f for f in json.loads(proc.stdout)["findings"]}
+    assert str(venv_python) in findings["python"]["detail"], findings["python"]
+
+
+def test_a_reader_that_stops_early_ends_the_runner_quietly():
+    proc = subprocess.run(f"{sys.executable} -m runner doctor --json | head -c 10", shell=True, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert "Unexpected error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -175,7 +175,7 @@ def test_cli_unknown_tracepoint_exits_2():
 
 def test_cli_help_ends_with_examples():
     proc = run_format("--help")
-    assert proc.stdout.rstrip().splitlines()[-1].strip().startswith("python -m runner format --list")
+    assert proc.stdout.rstrip().splitlines()[-1].strip().startswith("python3 -m runner format --list")
 
 
 def test_an_event_name_that_starts_with_a_digit_parses_and_makes_valid_c_and_python_names():

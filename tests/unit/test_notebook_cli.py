@@ -1,4 +1,4 @@
-"""python -m runner notebook: loopback only, a token, --allow-root as root; no server is started here."""
+"""python3 -m runner notebook: loopback only, a token, --allow-root as root; no server is started here."""
 
 import json
 import os
