@@ -8,7 +8,7 @@
 // attached for one pid only).
 #include <uapi/linux/ptrace.h>  // struct pt_regs: the CPU registers at the probe
 
-#define MARK "lesson6:"           // count only strings that start with this
+#define MARK "lesson6:"           // without a pid: count only strings that start with this
 #define MARK_LEN (sizeof(MARK) - 1)
 #define STR_LEN 64                // bytes of each string we copy (longer ones are cut)
 
@@ -32,7 +32,6 @@ BPF_HASH(functions, struct proc_t, u64); // calls of the probed program's functi
 int strlen_entry(struct pt_regs *ctx)
 {
     struct call_t call = {};
-    char mark[] = MARK;
 
     // The first argument is a pointer into the calling process's memory:
     // copy the string from there, up to STR_LEN bytes including its NUL.
@@ -40,11 +39,17 @@ int strlen_entry(struct pt_regs *ctx)
     if (bpf_probe_read_user_str(call.str, sizeof(call.str), s) < 0)
         return 0;  // unreadable (e.g. not paged in yet)
 
+#ifdef ONLY_MARKED
+    char mark[] = MARK;
+    // Probing every process (no pid given): every program calls strlen()
+    // all the time, so count only the marked calls. With a pid, the kernel
+    // already runs this for that process only, and every call counts.
     #pragma unroll
     for (int i = 0; i < MARK_LEN; i++) {
         if (call.str[i] != mark[i])
-            return 0;  // not one of the marked calls: every program calls strlen()
+            return 0;
     }
+#endif
 
     u64 id = bpf_get_current_pid_tgid();  // process id << 32 | thread id
     call.pid = id >> 32;

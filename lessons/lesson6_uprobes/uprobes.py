@@ -52,6 +52,29 @@ def implementation(function):
     return mapping(address, Path("/proc/self/maps").read_text())
 
 
+def mapped_files():
+    """The files this process has mapped (its program, libc, libpython...)."""
+    files = set()
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5].startswith("/"):
+            files.add(fields[5])
+    return files
+
+
+def code_address(binary, function):
+    """Where the code of `function` in `binary` that calls run is, or None where
+    this process cannot ask the dynamic linker without loading a new file."""
+    path = os.path.realpath(binary)
+    if path not in mapped_files():
+        return None  # dlopen() would run the file's own start-up code, as root
+    try:
+        where, address = implementation(getattr(ctypes.CDLL(path), function))
+    except (OSError, AttributeError):
+        return None  # not a library dlopen() takes (a program), or no such export
+    return address if where == path else None
+
+
 def load(pid=None, binary=None, function=FUNCTION):
     """Compile uprobes.c and attach it. Returns (b, [(mechanism, target), ...]).
 
@@ -72,7 +95,12 @@ def load(pid=None, binary=None, function=FUNCTION):
     libc, code = implementation(ctypes.CDLL(None).strlen)
     declared = BPF.get_user_functions_and_addresses(libc, "^strlen$")
 
-    b = BPF(src_file=str(PROGRAM), cflags=CFLAGS)
+    # The probed function may be an IFUNC too (--probe .../libc.so.6:strlen).
+    symbol_at = BPF.get_user_functions_and_addresses(binary, "^%s$" % re.escape(function))[0][1]
+    function_code = code_address(binary, function)
+
+    # Without a pid, only the marked calls count (see strlen_entry()).
+    b = BPF(src_file=str(PROGRAM), cflags=CFLAGS + (["-DONLY_MARKED=1"] if pid is None else []))
     only = -1 if pid is None else pid  # -1: every process
     try:
         # attach_uprobe(name="c", sym="strlen") would probe the address of the
@@ -80,17 +108,25 @@ def load(pid=None, binary=None, function=FUNCTION):
         # process. So we attach to the address of the code that runs instead.
         b.attach_uprobe(name=libc, addr=code, fn_name="strlen_entry", pid=only)
         b.attach_uretprobe(name=libc, addr=code, fn_name="strlen_return", pid=only)
-        # A function of a program, by name: BCC looks it up in the file's symbols.
-        b.attach_uprobe(name=binary, sym=function, fn_name="function_entry", pid=only)
+        if function_code is not None and function_code != symbol_at:
+            b.attach_uprobe(name=binary, addr=function_code, fn_name="function_entry", pid=only)
+        else:
+            # A function of a program, by name: BCC looks it up in the file's symbols.
+            b.attach_uprobe(name=binary, sym=function, fn_name="function_entry", pid=only)
     except Exception:
         b.cleanup()  # nothing stays attached when one attach fails
         raise
     b.function_name = function  # for snapshot()'s rows
-    where = "" if pid is None else " pid %d" % pid
+    where = " pid %d, every call" % pid if pid is not None else ', calls on strings that start with "lesson6:"'
     symbol = " (symbol at %#x)" % declared[0][1] if declared and declared[0][1] != code else ""
+    if function_code is not None and function_code != symbol_at:
+        probed = "%s:%s code at %#x (an IFUNC: its symbol, at %#x, is the resolver)" % (
+            binary, function, function_code, symbol_at)
+    else:
+        probed = "%s:%s" % (binary, function)
     return b, [("uprobe", "%s:strlen code at %#x%s%s" % (libc, code, symbol, where)),
-               ("uretprobe", "%s:strlen code at %#x%s" % (libc, code, where)),
-               ("uprobe", "%s:%s%s" % (binary, function, where))]
+               ("uretprobe", "%s:strlen code at %#x%s" % (libc, code, "" if pid is None else " pid %d" % pid)),
+               ("uprobe", probed + ("" if pid is None else " pid %d" % pid))]
 
 
 def snapshot(b):
