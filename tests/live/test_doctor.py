@@ -15,6 +15,7 @@ def findings():
     return {f["name"]: f for f in report["findings"]}
 
 
+@pytest.mark.per_kernel  # what the kernel offers
 def test_doctor_tries_each_probe_type_on_this_kernel():
     found = findings()
     for name in ("root", "bcc", "headers", "tracefs", "tracepoints", "uprobes", "ring buffer", "BTF"):

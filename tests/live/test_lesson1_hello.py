@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.bpf, pytest.mark.kprobe]
 PROGRAMS = lesson_programs("lesson1")
 
 
+@pytest.mark.per_kernel  # the kprobe path or its fallback: what the kernel has
 def test_lesson1_reports_each_fork_of_the_workload_with_its_pid():
     before = kernel_state()
     events, summary = run_json("lesson1")
@@ -41,6 +42,7 @@ def test_lesson1_reports_each_fork_of_the_workload_with_its_pid():
     assert_nothing_left(before, PROGRAMS)
 
 
+@pytest.mark.per_kernel  # the kprobe path or its fallback: what the kernel has
 def test_lesson1_takes_the_kprobe_path_where_it_exists_and_says_when_it_falls_back():
     _, summary = run_json("lesson1", "--events", "1")
     (probe,) = summary["probes"]

@@ -22,6 +22,7 @@ def glue():
     return lessons.find("lesson4").import_glue()
 
 
+@pytest.mark.per_kernel  # kprobes, and the tracepoints of the fallback: what the kernel has
 def test_lesson4_counts_the_workloads_tcp_bytes_exactly():
     before = kernel_state()
     events, summary = run_json("lesson4")
@@ -45,6 +46,7 @@ def kprobe_programs():
     return {p["id"]: p.get("name", "") for p in json.loads(out or "[]") if p.get("type") == "kprobe"}
 
 
+@pytest.mark.per_kernel  # kprobes, and the tracepoints of the fallback: what the kernel has
 def test_lesson4_loads_every_kprobe_function_through_the_verifier_without_kprobes():
     if not Path("/sys/kernel/debug/tracing/events/sock/sock_send_length").is_dir():
         pytest.skip("the fallback counts bytes with the sock:sock_send_length tracepoint, which this kernel "
@@ -64,6 +66,7 @@ def test_lesson4_loads_every_kprobe_function_through_the_verifier_without_kprobe
     assert_nothing_left(before, PROGRAMS)
 
 
+@pytest.mark.per_kernel  # kprobes, and the tracepoints of the fallback: what the kernel has
 def test_lesson4_kprobe_path_fails_only_at_attach_on_a_kernel_without_kprobes():
     module = glue()
     if module.kernel_has_kprobes():
