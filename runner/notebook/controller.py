@@ -6,6 +6,7 @@ what the run saw (recent records, counts), and the summary cell's output.
 """
 
 import json
+import os
 import threading
 
 from .. import lessons as lesson_list
@@ -181,6 +182,9 @@ class Controller:
         """Counts so far: per pid for events; for maps, each row's counts summed over the intervals read."""
         with self._lock:
             rows = [dict(r) for r in self.counts.values()]
+        for r in rows:  # a probe on the whole machine sees this notebook's kernel too (it waits between reads)
+            if r.get("pid") == os.getpid() and r.get("comm"):
+                r["comm"] = f"{r['comm']} (this notebook)"
         return sorted(rows, key=lambda r: (-r.get("count", 0), str(r.get("pid", ""))))
 
     def count_columns(self):

@@ -81,6 +81,26 @@ def ensure_kernelspec(prefix=None):
     return folder
 
 
+def lab_overrides(prefix=None):
+    return Path(prefix or sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+
+
+def ensure_lab_settings(prefix=None):
+    """JupyterLab's defaults for this Python's prefix (the .venv): no "get notified about official Jupyter news?"
+    box, which a teacher's first page would show over the lesson. Other settings in the file are kept."""
+    path = lab_overrides(prefix)
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, ValueError):
+        settings = {}
+    notification = settings.setdefault("@jupyterlab/apputils-extension:notification", {})
+    if notification.get("fetchNews") != "false" or notification.get("checkForUpdates") is not False:
+        notification.update(fetchNews="false", checkForUpdates=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=1) + "\n")
+    return path
+
+
 def check_loopback(address):
     """Only loopback addresses: a kernel here runs as root, and anyone who reaches the port can load BPF."""
     try:
@@ -123,6 +143,7 @@ def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout)
         raise EnvironmentNotReady(f"JupyterLab is not installed in this Python ({err.name} is missing).",
                                   fix="sudo make notebook installs it (requirements-notebook.txt), then starts the server")
     ensure_kernelspec()
+    ensure_lab_settings()
     port = port or free_port(address)
     token = secrets.token_urlsafe(24)
     env = dict(os.environ, JUPYTER_TOKEN=token)

@@ -95,3 +95,23 @@ def test_the_server_serves_copies_keeps_a_teachers_saved_runs_and_refreshes_a_ch
     server.classroom_copies(built, served)
     assert copy.read_text() == original.read_text()
     assert copy.with_suffix(".previous.ipynb").read_text() == saved
+
+
+def test_the_server_turns_off_jupyters_news_box_and_keeps_other_settings(tmp_path):
+    from runner.notebook import server
+    path = server.lab_overrides(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    server.ensure_lab_settings(tmp_path)
+    settings = json.loads(path.read_text())
+    assert settings["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false", "checkForUpdates": False}
+    assert settings["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
+
+
+def test_the_notebooks_own_kernel_is_named_in_its_counts():
+    from runner.notebook.controller import Controller
+    c = Controller("lesson3")
+    c._add({"interval": 1, "comm": "python", "pid": os.getpid(), "count": 43, "slept_ms": 6967.5})
+    c._add({"interval": 1, "comm": "bcc-workload", "pid": 4242, "count": 60, "slept_ms": 1201.0})
+    comms = {r["pid"]: r["comm"] for r in c.count_rows()}
+    assert comms == {os.getpid(): "python (this notebook)", 4242: "bcc-workload"}

@@ -71,6 +71,7 @@ def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch, t
     monkeypatch.setattr(notebook.subprocess, "Popen", Server)
     monkeypatch.setattr(notebook.server, "ensure_kernelspec", lambda *a, **k: None)
     monkeypatch.setattr(notebook.server, "CLASSROOM_DIR", tmp_path)
+    monkeypatch.setattr(notebook.server, "ensure_lab_settings", lambda *a, **k: None)
     tokens = set()
     for _ in range(2):
         printed = io.StringIO()
