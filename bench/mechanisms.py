@@ -131,6 +131,7 @@ class Runner:
         from runner import sources
         self.b, self.pid, self.delivered = b, pid, 0
         self.source = sources.PerfBuffer(b, SimpleNamespace(record=record), SimpleNamespace(pages=pages), "events")
+        self.Lost = sources.Lost
         self.fn = "on_perf"
 
     @property
@@ -139,7 +140,7 @@ class Runner:
 
     def poll(self, ms):
         for r in self.source.poll(ms / 1000):
-            if r["pid"] == self.pid:
+            if not isinstance(r, self.Lost) and r["pid"] == self.pid:  # Lost: where drops were (counted in .lost)
                 self.delivered += 1
 
     def close(self):

@@ -54,6 +54,7 @@ class Output:
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self._console = None
+        self._last, self._repeats = None, 0  # the last event line's cells but its time, and how many were like it
 
     # -- narration (text mode only) --------------------------------------------------
     def console(self):
@@ -77,6 +78,7 @@ class Output:
         """A sentence the learner should not miss (fallbacks, warnings)."""
         if self.quiet:
             return
+        self.interrupt_repeats()
         if self.tty:
             self.console().print(f"[yellow]{text}[/yellow]")
         else:
@@ -114,6 +116,7 @@ class Output:
         """A map lesson's interval: a time stamp and the column header (text mode only)."""
         if not self.json:
             import time
+            self.interrupt_repeats()
             print(f"\n{time.strftime('%H:%M:%S')}  interval {number}", file=self.stream)
             self.header()
             if empty:
@@ -122,8 +125,31 @@ class Output:
     def event(self, record):
         if self.json:
             self.stream.write(json.dumps(record) + "\n")
-        else:
-            self.stream.write(row(cell(self.lesson, k, record.get(k, "")) for k in self.lesson.columns) + "\n")
+            return
+        # A burst of events that differ only in their time is one line and a count (--json keeps every one)
+        same = tuple(cell(self.lesson, k, record.get(k, "")) for k in self.lesson.columns if k != "time")
+        if same == self._last and "time" in self.lesson.columns:
+            self._repeats += 1
+            return
+        self._end_repeats()
+        self._last = same
+        self.stream.write(row(cell(self.lesson, k, record.get(k, "")) for k in self.lesson.columns) + "\n")
+
+    def _end_repeats(self):
+        if self._repeats:
+            self.stream.write(f"{'':<18} ... and {self._repeats} more like the line above, but for the time\n")
+        self._repeats = 0
+
+    def interrupt_repeats(self):
+        """Something else is printed: the count of the lines it stands for first, then nothing is like it."""
+        self._end_repeats()
+        self._last = None
+
+    def lost(self, count):
+        """Where the kernel dropped events, in line with them (text mode; --json has the total in its summary)."""
+        if not self.json:
+            self.interrupt_repeats()
+            self.stream.write(f"Lost {count} events: the buffer filled faster than they were read.\n")
 
     def flush(self):
         self.stream.flush()
@@ -136,11 +162,27 @@ class Output:
             print(json.dumps({"summary": summary}), file=self.stream, flush=True)
             return
         # --quiet leaves out narration and code, never the summary ("just the events and the summary")
+        self.interrupt_repeats()
         print("\n" + "\n".join(summary_lines(summary)), file=self.stream, flush=True)
 
 
 def plural(n, word):
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def accounted(work, seen):
+    """What makes the workload's events add up: its ops, the events it causes besides them (its report's "also":
+    [{"count", "why"}], such as its own start), and what is left over either way."""
+    also = [a for a in work.get("also") or [] if a.get("count")]
+    caused = work["ops"] + sum(a["count"] for a in also)
+    text = ""
+    if also:
+        text = f": its {work['ops']}, and " + "; and ".join(f"{a['count']} more: {a['why']}" for a in also)
+    if seen < caused:
+        text += f" ({caused - seen} of the {caused} it caused did not reach the probes)"
+    elif seen > caused:
+        text += f" ({seen - caused} more than it made: other code in its process{' or children' if work.get('pids') else ''})"
+    return text
 
 
 def summary_lines(summary, attached=False):
@@ -158,12 +200,11 @@ def summary_lines(summary, attached=False):
     else:
         lines = [f"{s['events']} events in {s['duration']:.1f} s, {lost}."]
     work = s.get("workload")
-    if work and table:
+    if work:
+        seen = (f"the map counted {s['workload_events']} for its pid" if table else
+                f"{s['workload_events']} of the events above are its" + (" and its children's" if work.get("pids") else ""))
         lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
-                     f"the map counted {s['workload_events']} for its pid.")
-    elif work:
-        lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
-                     f"{s['workload_events']} of the events above are its.")
+                     f"{seen}{accounted(work, s['workload_events'])}.")
     elif s.get("workload_pid"):
         lines.append(f"The workload (pid {s['workload_pid']}) had not finished when the run ended; "
                      f"{s['workload_events']} events were its. Raise the duration to see all of it.")

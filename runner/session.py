@@ -63,6 +63,9 @@ class Sink:
     def event(self, record):
         pass
 
+    def lost(self, count):
+        """The kernel dropped `count` events at this point of the stream (the summary has the total)."""
+
     def flush(self):
         pass
 
@@ -90,12 +93,22 @@ def load(glue, program_path, **kwargs):
     return b, probes, compiler_messages(out[0], loaded=True)
 
 
+def running(pid):
+    """Whether process `pid` still exists and is not a zombie (which runs no code, so makes no more calls)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 class Run:
     def __init__(self, lesson, options=None, sink=None):
         self.lesson, self.options, self.sink = lesson, options or RunOptions(), sink or Sink()
         self.glue = self.b = self.source = self.proc = None
         self.probes, self.fallbacks, self.warnings = [], [], ""
         self.summary = None
+        self.per_pid = {}
 
     @property
     def attached(self):
@@ -134,6 +147,7 @@ class Run:
         self.summary = s = {"lesson": lesson.id, "kernel": doctor.kernel_release(), "events": 0, "lost": 0,
                             "duration": 0.0, "probes": self.probes, "fallbacks": self.fallbacks, "workload": None,
                             "workload_pid": None, "workload_events": 0}
+        self.per_pid = {}  # pid -> events: the workload's children count as its once its report names them
         if self.source is None:
             self.source = sources.make_source(lesson, self.b, self.glue, opts, sink.interval)
         else:
@@ -159,6 +173,7 @@ class Run:
         deadline = started + duration if duration else None
         settle = None  # when the workload has ended: keep reading for a short while
         source, proc, s = self.source, self.proc, self.summary
+        traced = self.options.load_args.get("pid")  # --pid: the process the probes were attached for
         while not self.sink.stop_requested():
             signals.raise_if_ended()
             now = time.monotonic()
@@ -174,6 +189,11 @@ class Run:
                 self._collect_workload()
                 if not duration:
                     settle = time.monotonic() + 0.5
+            if traced and not s.get("traced_exited") and not running(traced):
+                s["traced_exited"] = traced
+                self.sink.note(f"Process {traced} (--pid) has exited: the probes attached for it can count nothing "
+                               "more, so the run ends.")
+                settle = min(settle or now + 0.5, now + 0.5)  # a last read, then the summary
         self.read_final()
 
     def _collect_workload(self):
@@ -181,12 +201,23 @@ class Run:
         self.summary["workload"] = workload.report(proc) or {"pid": proc.pid, "comm": workload.COMM, "ops": 0,
                                                              "what": "operations (it failed)"}
 
+    def _workload_events(self):
+        """The events of the workload's pid, and of the child pids its report names ("pids")."""
+        work, s = self.summary["workload"], self.summary
+        pids = {s["workload_pid"], *((work or {}).get("pids") or [])}
+        return sum(self.per_pid.get(pid, 0) for pid in pids)
+
     def _count(self, record):
         """Show one record and count it; True once --events N records were shown."""
+        if isinstance(record, sources.Lost):
+            self.sink.lost(int(record))
+            return False
         weight = self.source.weight(record)
         self.source.rows += 1
         self.summary["events"] += weight
-        if record.get("pid") == self.summary["workload_pid"]:
+        pid = record.get("pid")
+        self.per_pid[pid] = self.per_pid.get(pid, 0) + weight
+        if pid == self.summary["workload_pid"]:
             self.summary["workload_events"] += weight
         self.sink.event(record)
         return bool(self.options.events and self.source.rows >= self.options.events)
@@ -212,6 +243,7 @@ class Run:
             s["histogram"] = {"label": self.lesson.histogram, "buckets": render.log2_rows(self.glue.histogram(self.b))}
         s["duration"] = round(time.monotonic() - started, 3)
         s["lost"] = self.source.lost
+        s["workload_events"] = self._workload_events()
         s.update(self.source.describe())
 
     def close(self):

@@ -73,6 +73,10 @@ class TracePipe(Source):
         self.rows = 0
 
 
+class Lost(int):
+    """In a source's records: the kernel dropped this many events here (perf buffer only)."""
+
+
 class PerfBuffer(Source):
     """Structs sent with <table>.perf_submit() through a BPF_PERF_OUTPUT channel."""
 
@@ -87,6 +91,7 @@ class PerfBuffer(Source):
 
         def on_lost(count):
             self.lost += count
+            pending.append(Lost(count))  # in order with the events: the moment of the loss is the lesson
 
         b[table].open_perf_buffer(on_event, page_cnt=options.pages, lost_cb=on_lost)
 

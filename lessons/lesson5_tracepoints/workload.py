@@ -82,4 +82,8 @@ def run(count=3, execs=("/bin/true",), ipv6=1, aborts=1):
     return {"ops": len(resets) + len(aborted) + len(children),
             "what": f"resets and execs: {len(resets)} refused connects and {len(aborted)} aborted connections "
                     f"(a reset each), {len(children)} execs",
-            "resets": resets, "aborts": aborted, "execs": children}
+            "resets": resets, "aborts": aborted, "execs": children,
+            # for the runner's summary: the execs' events carry the children's pids, and the exec tracepoint
+            # also saw this process start (the runner started it after attaching)
+            "pids": [c["pid"] for c in children],
+            "also": [{"count": 1, "why": "its own start, the exec of the Python that runs it"}]}

@@ -47,6 +47,10 @@ def test_lesson5_counts_one_reset_per_refused_connect_and_aborted_connection_wit
     execs = {(e["pid"], e["filename"]) for e in events if e["event"] == "exec"}
     for child in work["execs"]:
         assert (child["pid"], child["filename"]) in execs
+    # the summary counts the workload's events with its children's (the execs), and its own start's exec
+    pids = {work["pid"], *work["pids"]}
+    assert summary["workload_events"] == sum(1 for e in events if e["pid"] in pids)
+    assert summary["workload_events"] == work["ops"] + 1 - (0 if traces_socketless_resets() else len(refused))
     # BCC's own way where it compiles, the generated struct (and the sentence that says so) where it does not
     mechanisms = {p["target"]: p["mechanism"] for p in summary["probes"]}
     assert mechanisms["sched:sched_process_exec"] == "TRACEPOINT_PROBE"

@@ -10,6 +10,7 @@ Two halves of one chain:
 
 import io
 import json
+import re
 
 import pytest
 
@@ -88,4 +89,7 @@ def test_the_summary_and_json_report_exactly_the_lost_callbacks_total(monkeypatc
 
     text, lost = losing_run(monkeypatch, json_mode=False)
     assert lost > 0 and f", {lost} lost." in text, text[-2000:]
+    # and where it happened, between the events, as lesson 2's own print_lost does: the lines add up to the total
+    said = [int(m) for m in re.findall(r"^Lost (\d+) events: the buffer filled", text, re.M)]
+    assert said and sum(said) == lost, said
     assert_nothing_left(before, {"hello"})

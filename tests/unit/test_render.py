@@ -107,3 +107,37 @@ def test_the_summary_shows_a_histogram_with_bars_scaled_to_the_largest_bucket():
     assert two.split()[:5] == ["2", "->", "3", ":", "1"] and two.count("*") == 10
     assert three.split()[:5] == ["4", "->", "7", ":", "4"] and three.count("*") == 40
     assert one.index("|") == two.index("|") == three.index("|") and lines[first + 4] == ""
+
+
+def test_the_workload_summary_adds_up_its_children_and_what_else_it_caused():
+    base = {"events": 12, "lost": 0, "duration": 1.0, "probes": [], "fallbacks": [], "kernel": "6.18"}
+    work = {"pid": 9, "comm": "bcc-workload", "ops": 10, "what": "resets and execs", "pids": [10, 11],
+            "also": [{"count": 1, "why": "its own start"}]}
+    line = render.summary_lines(dict(base, workload=work, workload_events=11))[1]
+    assert line.endswith("; 11 of the events above are its and its children's: its 10, and 1 more: its own start.")
+    line = render.summary_lines(dict(base, workload=work, workload_events=5))[1]
+    assert line.endswith("(6 of the 11 it caused did not reach the probes).")
+    table = dict(base, rows=3, intervals=2, workload_events=104,
+                 workload={"pid": 9, "comm": "bcc-workload", "ops": 103, "what": "calls",
+                           "also": [{"count": 1, "why": "Python's own call at start-up"}]})
+    assert render.summary_lines(table)[1].endswith(
+        "the map counted 104 for its pid: its 103, and 1 more: Python's own call at start-up.")
+
+
+def test_a_burst_of_events_alike_but_for_their_time_prints_as_one_line_and_a_count_and_json_keeps_each():
+    from runner import lessons
+    lesson = lessons.find("lesson2")
+    burst = [{"time": 1.0 + i / 1000, "comm": "bcc-workload", "pid": 7, "cpu": 0, "message": "clone()"} for i in range(400)]
+    other = {"time": 2.0, "comm": "bash", "pid": 8, "cpu": 1, "message": "clone()"}
+    out = render.Output(lesson, stream=io.StringIO())
+    for record in burst + [other]:
+        out.event(record)
+    out.lost(3)
+    lines = out.stream.getvalue().splitlines()
+    assert len(lines) == 4 and "bcc-workload" in lines[0] and "bash" in lines[2]
+    assert lines[1].strip() == "... and 399 more like the line above, but for the time"
+    assert lines[3].startswith("Lost 3 events")
+    out = render.Output(lesson, json_mode=True, stream=io.StringIO())
+    for record in burst:
+        out.event(record)
+    assert len(out.stream.getvalue().splitlines()) == 400
