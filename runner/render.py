@@ -44,6 +44,9 @@ def log2_lines(label, rows, width=40):
     return lines
 
 
+BURST = 0.01  # seconds between two events alike that make them one burst on the terminal
+
+
 class Output:
     """The terminal's sink of a run (session.Sink's methods): narration, BCC-style columns or JSON lines, the summary."""
 
@@ -55,6 +58,7 @@ class Output:
         self.tty = self.stream.isatty()
         self._console = None
         self._last, self._repeats = None, 0  # the last event line's cells but its time, and how many were like it
+        self._when = None                    # the last event's time
 
     # -- narration (text mode only) --------------------------------------------------
     def console(self):
@@ -126,9 +130,13 @@ class Output:
         if self.json:
             self.stream.write(json.dumps(record) + "\n")
             return
-        # A burst of events that differ only in their time is one line and a count (--json keeps every one)
+        # A burst, events that differ only in their time and come within BURST seconds of each other, is one line
+        # and a count (--json keeps every one)
         same = tuple(cell(self.lesson, k, record.get(k, "")) for k in self.lesson.columns if k != "time")
-        if same == self._last and "time" in self.lesson.columns:
+        when = record.get("time")
+        close = isinstance(when, (int, float)) and self._when is not None and 0 <= when - self._when < BURST
+        self._when = when if isinstance(when, (int, float)) else None
+        if same == self._last and close:
             self._repeats += 1
             return
         self._end_repeats()
@@ -137,7 +145,8 @@ class Output:
 
     def _end_repeats(self):
         if self._repeats:
-            self.stream.write(f"{'':<18} ... and {self._repeats} more like the line above, but for the time\n")
+            self.stream.write(f"{'':<18} ... and {self._repeats} more like the line above within "
+                              f"{BURST * 1000:.0f} ms of each other (--json shows each)\n")
         self._repeats = 0
 
     def interrupt_repeats(self):
@@ -179,7 +188,7 @@ def accounted(work, seen):
     if also:
         text = f": its {work['ops']}, and " + "; and ".join(f"{a['count']} more: {a['why']}" for a in also)
     if seen < caused:
-        text += f" ({caused - seen} of the {caused} it caused did not reach the probes)"
+        text += f" ({caused - seen} of the {caused} it caused did not arrive)"
     elif seen > caused:
         text += f" ({seen - caused} more than it made: other code in its process{' or children' if work.get('pids') else ''})"
     return text

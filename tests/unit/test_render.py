@@ -116,7 +116,7 @@ def test_the_workload_summary_adds_up_its_children_and_what_else_it_caused():
     line = render.summary_lines(dict(base, workload=work, workload_events=11))[1]
     assert line.endswith("; 11 of the events above are its and its children's: its 10, and 1 more: its own start.")
     line = render.summary_lines(dict(base, workload=work, workload_events=5))[1]
-    assert line.endswith("(6 of the 11 it caused did not reach the probes).")
+    assert line.endswith("(6 of the 11 it caused did not arrive).")
     table = dict(base, rows=3, intervals=2, workload_events=104,
                  workload={"pid": 9, "comm": "bcc-workload", "ops": 103, "what": "calls",
                            "also": [{"count": 1, "why": "Python's own call at start-up"}]})
@@ -135,8 +135,13 @@ def test_a_burst_of_events_alike_but_for_their_time_prints_as_one_line_and_a_cou
     out.lost(3)
     lines = out.stream.getvalue().splitlines()
     assert len(lines) == 4 and "bcc-workload" in lines[0] and "bash" in lines[2]
-    assert lines[1].strip() == "... and 399 more like the line above, but for the time"
+    assert lines[1].strip() == "... and 399 more like the line above within 10 ms of each other (--json shows each)"
     assert lines[3].startswith("Lost 3 events")
+    # the same event a second apart is not a burst: each is shown
+    out = render.Output(lesson, stream=io.StringIO())
+    for i in range(3):
+        out.event(dict(other, time=float(i)))
+    assert len(out.stream.getvalue().splitlines()) == 3
     out = render.Output(lesson, json_mode=True, stream=io.StringIO())
     for record in burst:
         out.event(record)
