@@ -203,7 +203,9 @@ class Run:
 
     def _workload_events(self):
         """The events of the workload's pid, and of the child pids its report names ("pids")."""
-        work, s = self.summary["workload"], self.summary
+        work, s = self.summary.get("workload"), self.summary
+        if s.get("workload_pid") is None:
+            return 0  # no workload: events without a pid are nobody's
         pids = {s["workload_pid"], *((work or {}).get("pids") or [])}
         return sum(self.per_pid.get(pid, 0) for pid in pids)
 

@@ -118,3 +118,10 @@ def test_a_map_summary_says_full_only_when_a_map_was_full_and_counts_in_words_th
     assert "shown as 1 row over 1 interval in 1.0 s." in text and "full" not in text and "refuses" not in text
     text = "\n".join(render.summary_lines(dict(base, full_maps=["counts"])))
     assert "The map counts was full at a read: a full map refuses new keys" in text
+
+
+def test_without_a_workload_no_event_is_counted_as_the_workloads():
+    run, _ = table(FakeGlue([{"comm": "a", "count": 4}]), json_mode=True)  # a row with no pid
+    run.summary = summary(workload_pid=None)
+    run.read_final()
+    assert run._workload_events() == 0
