@@ -156,6 +156,15 @@ class Table(Source):
         return {"rows": self.rows, "intervals": self.intervals, "full_maps": sorted(self.full)}
 
 
+def max_entries(table):
+    """A map's size as its program declared it (bcc 0.18 knows it for arrays only: ask libbcc, as arrays do there)."""
+    size = getattr(table, "max_entries", None)
+    if size is None:
+        from bcc.libbcc import lib
+        size = lib.bpf_table_max_entries_id(table.bpf.module, table.map_id)
+    return int(size)
+
+
 def full_maps(b):
     """The names of b's hash maps that hold as many keys as they can: such a map refuses a new key, and only the
     BPF program hears of it (the update's error), so counts go missing without a word."""
@@ -163,7 +172,7 @@ def full_maps(b):
     names = []
     for name, table in list(getattr(b, "tables", {}).items()):
         try:
-            if isinstance(table, HashTable) and len(table) >= table.max_entries:
+            if isinstance(table, HashTable) and len(table) >= max_entries(table):
                 names.append(name.decode() if isinstance(name, bytes) else str(name))
         except (AttributeError, OSError):
             continue  # a map this bcc cannot count: say nothing rather than guess
