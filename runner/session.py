@@ -197,9 +197,12 @@ class Run:
         self.read_final()
 
     def _collect_workload(self):
+        """The ended workload's report. A signal waits until it is read: a communicate() cut short closes the
+        pipe, and reading it again at the end would fail ("I/O operation on closed file")."""
         proc = self.proc
-        self.summary["workload"] = workload.report(proc) or {"pid": proc.pid, "comm": workload.COMM, "ops": 0,
-                                                             "what": "operations (it failed)"}
+        with signals.deferred():
+            self.summary["workload"] = workload.report(proc) or {"pid": proc.pid, "comm": workload.COMM, "ops": 0,
+                                                                 "what": "operations (it failed)"}
 
     def _workload_events(self):
         """The events of the workload's pid, and of the child pids its report names ("pids")."""

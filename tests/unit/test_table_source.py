@@ -125,3 +125,31 @@ def test_without_a_workload_no_event_is_counted_as_the_workloads():
     run.summary = summary(workload_pid=None)
     run.read_final()
     assert run._workload_events() == 0
+
+
+def test_a_ctrl_c_while_the_ended_workloads_report_is_read_waits_until_it_is_read(monkeypatch):
+    """The fault test's FAULT_SEED=3079228758: Ctrl-C inside communicate() closed the pipe half-read, and the
+    second read at the end failed with "I/O operation on closed file"."""
+    import signal
+    import time
+    from runner import signals
+    proc = workload.start(LESSON.workload_path, counts=[1], interval=0.001)
+    proc.wait(timeout=30)
+    real = workload.report
+
+    def interrupted(p, timeout=None):
+        os.kill(os.getpid(), signal.SIGINT)  # as the learner's Ctrl-C, delivered in the middle of the read
+        time.sleep(0.05)
+        return real(p, timeout)
+
+    monkeypatch.setattr(workload, "report", interrupted)
+    run, _ = table(FakeGlue())
+    run.proc = proc
+    with signals.terminated_by_signals():
+        try:
+            run._collect_workload()
+        except KeyboardInterrupt:
+            pass
+        else:
+            raise AssertionError("the Ctrl-C was lost")
+    assert run.summary["workload"]["ops"] == 1
