@@ -132,7 +132,8 @@ class Output:
             return
         # A burst, events that differ only in their time and come within BURST seconds of each other, is one line
         # and a count (--json keeps every one)
-        same = tuple(cell(self.lesson, k, record.get(k, "")) for k in self.lesson.columns if k != "time")
+        cells = [cell(self.lesson, k, record.get(k, "")) for k in self.lesson.columns]
+        same = tuple(c for k, c in zip(self.lesson.columns, cells) if k != "time")
         when = record.get("time")
         close = isinstance(when, (int, float)) and self._when is not None and 0 <= when - self._when < BURST
         self._when = when if isinstance(when, (int, float)) else None
@@ -141,7 +142,7 @@ class Output:
             return
         self._end_repeats()
         self._last = same
-        self.stream.write(row(cell(self.lesson, k, record.get(k, "")) for k in self.lesson.columns) + "\n")
+        self.stream.write(row(cells) + "\n")
 
     def _end_repeats(self):
         if self._repeats:

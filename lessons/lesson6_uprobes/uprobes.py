@@ -88,16 +88,18 @@ def load(pid=None, binary=None, function=FUNCTION):
         binary, _ = implementation(getattr(ctypes.pythonapi, FUNCTION))
     if not os.path.isfile(binary):
         raise FileNotFoundError("There is no file %s to probe." % binary)
-    if not BPF.get_user_functions_and_addresses(binary, "^%s$" % re.escape(function)):
+    symbols = BPF.get_user_functions_and_addresses(binary, "^%s$" % re.escape(function))
+    if not symbols:
         raise LookupError("%s has no function named %s in its symbol table." % (binary, function))
 
     # strlen as libc declares it, and the code that calls to it really run.
     libc, code = implementation(ctypes.CDLL(None).strlen)
     declared = BPF.get_user_functions_and_addresses(libc, "^strlen$")
 
-    # The probed function may be an IFUNC too (--probe .../libc.so.6:strlen).
-    symbol_at = BPF.get_user_functions_and_addresses(binary, "^%s$" % re.escape(function))[0][1]
-    function_code = code_address(binary, function)
+    # The probed function may be an IFUNC too (--probe .../libc.so.6:strlen):
+    # then the code that runs is not at its symbol's address.
+    symbol_at, function_code = symbols[0][1], code_address(binary, function)
+    ifunc = function_code is not None and function_code != symbol_at
 
     # Without a pid, only the marked calls count (see strlen_entry()).
     b = BPF(src_file=str(PROGRAM), cflags=CFLAGS + (["-DONLY_MARKED=1"] if pid is None else []))
@@ -108,7 +110,7 @@ def load(pid=None, binary=None, function=FUNCTION):
         # process. So we attach to the address of the code that runs instead.
         b.attach_uprobe(name=libc, addr=code, fn_name="strlen_entry", pid=only)
         b.attach_uretprobe(name=libc, addr=code, fn_name="strlen_return", pid=only)
-        if function_code is not None and function_code != symbol_at:
+        if ifunc:
             b.attach_uprobe(name=binary, addr=function_code, fn_name="function_entry", pid=only)
         else:
             # A function of a program, by name: BCC looks it up in the file's symbols.
@@ -117,16 +119,15 @@ def load(pid=None, binary=None, function=FUNCTION):
         b.cleanup()  # nothing stays attached when one attach fails
         raise
     b.function_name = function  # for snapshot()'s rows
-    where = " pid %d, every call" % pid if pid is not None else ', calls on strings that start with "lesson6:"'
+    where = "" if pid is None else " pid %d" % pid
+    counted = ", every call" if pid is not None else ', calls on strings that start with "lesson6:"'
     symbol = " (symbol at %#x)" % declared[0][1] if declared and declared[0][1] != code else ""
-    if function_code is not None and function_code != symbol_at:
-        probed = "%s:%s code at %#x (an IFUNC: its symbol, at %#x, is the resolver)" % (
-            binary, function, function_code, symbol_at)
-    else:
-        probed = "%s:%s" % (binary, function)
-    return b, [("uprobe", "%s:strlen code at %#x%s%s" % (libc, code, symbol, where)),
-               ("uretprobe", "%s:strlen code at %#x%s" % (libc, code, "" if pid is None else " pid %d" % pid)),
-               ("uprobe", probed + ("" if pid is None else " pid %d" % pid))]
+    probed = "%s:%s" % (binary, function)
+    if ifunc:
+        probed += " code at %#x (an IFUNC: its symbol, at %#x, is the resolver)" % (function_code, symbol_at)
+    return b, [("uprobe", "%s:strlen code at %#x%s%s%s" % (libc, code, symbol, where, counted)),
+               ("uretprobe", "%s:strlen code at %#x%s" % (libc, code, where)),
+               ("uprobe", probed + where)]
 
 
 def snapshot(b):

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..diagnostics import shown_path
 from ..errors import EnvironmentNotReady, UsageError
 from ..lessons import ROOT
 from .unattended import UNATTENDED_ENV
@@ -30,14 +31,6 @@ def cells_of(nb):
     saving it in JupyterLab changes."""
     return [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
             for c in nb.get("cells", [])]
-
-
-def shown(path):
-    """A folder as a user names it: relative to the checkout, where it is inside it."""
-    try:
-        return Path(path).relative_to(ROOT)
-    except ValueError:
-        return path
 
 
 def classroom_copies(source=None, target=None):
@@ -155,7 +148,7 @@ def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout)
               "run sudo .venv/bin/python -m runner notebook", file=sys.stderr)
     served = classroom_copies()
     print(f"JupyterLab on {address} only, serving copies of {NOTEBOOKS_DIR.relative_to(ROOT)}/ in "
-          f"{shown(served)}/ (your runs and saves stay there; kernels run as "
+          f"{shown_path(served)}/ (your runs and saves stay there; kernels run as "
           f"{'root' if os.geteuid() == 0 else 'you'}).\nOpen: {url}\n"
           "From another machine: ssh -L {0}:127.0.0.1:{0} USER@THIS-HOST, then open the same URL there.\n"
           "Hit Ctrl-C to stop (every notebook's kernel shuts down and detaches).".format(port), file=stream, flush=True)

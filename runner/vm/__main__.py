@@ -48,7 +48,7 @@ def fetch_series(series_names):
     for series in series_names or kernels.SERIES:
         if series not in kernels.SERIES:
             raise UsageError(f"There is no VM kernel series {series!r}.", fix=f"Choose from {', '.join(kernels.SERIES)}.")
-        kernel = kernels.resolve(series) if series in kernels.ROOTFS_SERIES else kernels.fetch(series)
+        kernel = kernels.fetch(series)
         print(f"{series}: {kernel.version} in {kernel.root}")
     return 0
 

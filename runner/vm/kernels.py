@@ -177,7 +177,10 @@ def cached():
 
 
 def fetch(series, version=None, say=print):
-    """Download and unpack the newest kernel of `series` (or `version`) unless it is cached; returns the Kernel."""
+    """Download and unpack the newest kernel of `series` (or `version`) unless it is cached; returns the Kernel.
+    A root series' kernel is its Debian root's own (prepare_rootfs)."""
+    if series in ROOTFS_SERIES:
+        return prepare_rootfs(series, say=say)
     version = version or apt_offers(series)
     kernel = Kernel(version)
     if kernel.ready:
