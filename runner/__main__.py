@@ -5,28 +5,26 @@ Argument parsing only; each command lives in the module named for it.
 
 import os
 import sys
-from pathlib import Path
 
 
 def project_python():
     """The checkout's .venv Python when another one runs this (python3, a pyenv python, sudo's PATH): the documented
-    `python3 -m runner` then runs with what the set-up installed (rich, tomli, the system's bcc). None otherwise."""
-    venv = Path(__file__).resolve().parent.parent / ".venv"
-    python = venv / "bin" / "python"
-    if os.environ.get("BCC_LESSONS_NO_REEXEC") or not python.exists():
+    `python3 -m runner` then runs with what the set-up installed (rich, tomli, the system's bcc). None otherwise.
+    os.path, not pathlib: nothing is imported before the Ctrl-C guard below."""
+    venv = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), ".venv")
+    python = os.path.join(venv, "bin", "python")
+    if os.environ.get("BCC_LESSONS_NO_REEXEC") or not os.path.exists(python):
         return None
-    try:
-        return None if Path(sys.prefix).resolve() == venv.resolve() else python
-    except OSError:
-        return None
+    return None if os.path.realpath(sys.prefix) == os.path.realpath(venv) else python
 
 
-_PYTHON = project_python() if __name__ == "__main__" else None
-if _PYTHON:
-    os.environ["BCC_LESSONS_NO_REEXEC"] = "1"  # once: the .venv's Python does not look again
-    os.execv(str(_PYTHON), [str(_PYTHON), "-m", "runner", *sys.argv[1:]])
-
-try:  # Ctrl-C while Python is still importing the runner: nothing to undo, and no traceback to show
+# Ctrl-C while Python is still starting the runner (os and sys come with the interpreter; everything else is
+# imported here): nothing to undo, and no traceback to show.
+try:
+    _PYTHON = project_python() if __name__ == "__main__" else None
+    if _PYTHON:
+        os.environ["BCC_LESSONS_NO_REEXEC"] = "1"  # once: the .venv's Python does not look again
+        os.execv(_PYTHON, [_PYTHON, "-m", "runner", *sys.argv[1:]])
     import argparse
     import json
 

@@ -151,3 +151,27 @@ def test_a_reader_that_stops_early_ends_the_runner_quietly():
     proc = subprocess.run(f"{sys.executable} -m runner doctor --json | head -c 10", shell=True, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert "Unexpected error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+# A Ctrl-C that lands in one of the runner's start-up imports: the module every import would be at that moment.
+# CI's Debian 13 (Python 3.13, whose site does not import pathlib) once met one in `from pathlib import Path`.
+INTERRUPT_AT_IMPORT = """
+import runpy, sys
+AT = sys.argv[1]
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == AT:
+            raise KeyboardInterrupt
+for name in [n for n in sys.modules if n == AT or n.startswith(AT + ".")]:
+    del sys.modules[name]  # as on a Python whose site did not import it
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["runner", "list"]
+runpy.run_module("runner", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("module", ["pathlib", "argparse", "json", "runner.errors", "runner.lessons", "runner.render"])
+def test_ctrl_c_while_the_runner_imports_exits_130_without_a_traceback(module):
+    proc = subprocess.run([sys.executable, "-c", INTERRUPT_AT_IMPORT, module], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "BCC_LESSONS_NO_REEXEC": "1"})
+    assert (proc.returncode, proc.stderr) == (130, ""), proc.stderr
