@@ -77,14 +77,16 @@ def cells_for(lesson):
     def run():
         what = (f"the lesson's workload (`lessons/{lesson.folder.name}/workload.py`)" if lesson.workload is not None
                 else "nothing extra")
-        view = ("a table of the last map read, the counts summed over the reads, and a bar chart"
-                if lesson.events == "table" else "a table of recent events, events per process, and a bar chart")
+        view = ("a table of the last map read, and the counts summed over the reads" if lesson.events == "table"
+                else "a table of recent events, and the events per process") + ", each count with its bar"
+        if lesson.histogram:
+            view += f", and the histogram ({lesson.histogram}) after each run"
         md("### Run it in this notebook\n\n"
            f"**Start** runs {what} and traces for the slider's duration; the view below updates while events arrive: "
            f"{view}. **Stop** ends a run early; the probes stay attached until the Detach cell. Start again as often "
            "as you like.")
         code("lesson.controls()")
-        md("The summary of the last run (run this cell again after pressing Start):")
+        md("The summary of the last run (this output follows each run: it changes when the next one ends):")
         code("lesson.summary()")
         placed["run"] = True
 

@@ -6,7 +6,7 @@ holds the README's text and these calls, nothing else:
     lesson = notebook.Controller("lesson1", duration=duration)
     lesson.show_program()    # the lesson's .c file, as it is on disk
     lesson.load()            # the glue's load(): compile and attach
-    lesson.controls()        # Start/Stop, duration slider, recent events, counts, bar charts
+    lesson.controls()        # Start/Stop, duration slider, recent events, counts with bars, histogram
     lesson.summary()         # what the last run saw, as text (and JSON for tests)
     lesson.detach()          # nothing of the lesson stays in the kernel
 

@@ -10,10 +10,13 @@ import signal
 import threading
 
 LIVE = set()
+exiting = False  # set at exit: the controllers detach without telling a front end that is gone
 _previous_sigterm = None
 
 
 def cleanup_all():
+    global exiting
+    exiting = True
     for controller in list(LIVE):
         controller.detach(quiet=True)
 

@@ -16,6 +16,7 @@ from . import cleanup
 from .sink import NotebookSink
 from .unattended import unattended
 
+DETACHED = "Detached: nothing of this lesson is left in the kernel."
 SUMMARY_MIME = "application/vnd.bcc-lessons.summary+json"  # saved in the notebook; no renderer, so text shows
 KEPT = 200  # records kept for the tables
 
@@ -23,8 +24,8 @@ KEPT = 200  # records kept for the tables
 class Controller:
     """One lesson, driven from a notebook. Re-creating it for the same lesson detaches the previous one."""
 
-    RECENT = 12  # records shown in the live table (and saved in the summary)
-    BARS = 10    # rows of the bar chart and of the summary's count table
+    RECENT = 12        # records shown in the live table (and saved in the summary)
+    SUMMARY_ROWS = 10  # rows of the summary's count table
 
     def __init__(self, lesson, duration=5.0):
         self.lesson = lesson_list.find(str(lesson))
@@ -36,6 +37,11 @@ class Controller:
         self.tracing_for = self.duration
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
+        # The outputs of the cells that say whether the lesson is attached (load, detach) and what the last run saw
+        # (summary): each is updated in place when that changes (a Start after Run All, a detach), so no cell
+        # still says "Detached" or "No run has finished yet" while the widget says otherwise.
+        self._shown = {"state": [], "summary": []}
+        self._attaches = 0
         for other in list(cleanup.LIVE):
             if other.lesson.number == self.lesson.number:
                 other.detach(quiet=True)
@@ -70,9 +76,12 @@ class Controller:
     # -- attach and detach -------------------------------------------------------------------------
     def load(self):
         """Compile and attach with the glue's own load(); says which probes, and any fallback."""
+        self._attach()
+        self._show("state")
+
+    def _attach(self):
         from .. import doctor
         if self.attached:
-            print("Already attached: " + self.probes_text())
             return
         doctor.require_basics()
         cleanup.install_sigterm()
@@ -86,7 +95,8 @@ class Controller:
         self.run = run
         run.sink.loading = False
         cleanup.LIVE.add(self)
-        print(f"Compiled {self.lesson.program_path.name} and attached: {self.probes_text()}.")
+        self._attaches += 1
+        self._update("state")
 
     def detach(self, quiet=False):
         """Stop a run, stop the workload, and detach every probe (BCC's b.cleanup())."""
@@ -97,10 +107,13 @@ class Controller:
         if self.run is not None:
             self.run.close()
         cleanup.LIVE.discard(self)
-        self._status("Detached: nothing of this lesson is left in the kernel.")
+        self._status(DETACHED)
         self._refresh(force=True)
+        if not cleanup.exiting:  # the kernel going away has no front end left to tell
+            self._update("state")
+            self._update("summary")
         if not quiet:
-            print("Detached: nothing of this lesson is left in the kernel.")
+            self._show("state")
 
     # -- runs ----------------------------------------------------------------------------------------
     def start(self, duration=None, workload=True):
@@ -108,7 +121,7 @@ class Controller:
         if self.running:
             return
         if not self.attached:
-            self.load()  # Start after a detach: attach again
+            self._attach()  # Start after a detach (or before the load cell): attach again
         self.stop_event.clear()
         with self._lock:
             self.records, self.counts, self.intervals, self.error, self.last = [], {}, 0, None, None
@@ -119,6 +132,7 @@ class Controller:
                                        name=f"{self.lesson.id}-run", daemon=True)
         cleanup.LIVE.add(self)
         self.thread.start()
+        self._update("summary")
 
     def stop(self):
         self.stop_event.set()
@@ -146,6 +160,7 @@ class Controller:
             self.last = summary
         self._refresh(force=True)
         self._status(self._end_text())
+        self._update("summary")
 
     def _end_text(self):
         if self.error is not None:
@@ -200,13 +215,13 @@ class Controller:
                 recent = [r for r in self.records if r.get("interval") == recent[-1].get("interval")]
         return recent
 
-    def bar_label(self, row):
-        return " ".join(str(row[k]) for k in self.count_columns() if k in row and self._names_a_thing(k, row[k]))
-
     def summary_lines(self, summary=None):
         s = summary or self.last
+        if s is None and self.running:
+            return [f"A run is tracing for {self.tracing_for:g} s: its summary appears here when it ends."]
         if s is None:
-            return ["No run has finished yet: press Start above (or call lesson.start()), then run this cell again."]
+            return ["No run has finished yet: press Start above (or call lesson.start()); its summary appears here "
+                    "when it ends."]
         return render.summary_lines(s, attached=self.attached)
 
     def text_table(self, rows):
@@ -216,19 +231,46 @@ class Controller:
         return "\n".join(lines)
 
     def summary(self):
-        """The last run's summary, as text, with its counts; saved in the notebook (also as JSON, for tests)."""
-        from IPython.display import display
+        """The last run's summary, as text, with its counts; saved in the notebook (also as JSON, for tests).
+        The output follows later runs: it shows the summary of whichever run ended last."""
         if self.running:
             self.wait()
         if self.error is not None:
             render.error(self.error)
+        self._show("summary")
+
+    def _bundle(self, kind):
+        """What a cell of that kind shows now, as a display bundle."""
+        if kind == "state":
+            if self.attached:
+                again = " again" if self._attaches > 1 else ""
+                text = (f"Compiled {self.lesson.program_path.name} and attached{again}: {self.probes_text()}. "
+                        "The Detach cell detaches.")
+            else:
+                text = DETACHED + (" Start attaches it again." if self._attaches else "")
+            return {"text/plain": text}
+        from .widgets import summary_html
         text = "\n".join(self.summary_lines())
         if self.last is not None:
-            text += "\n\n" + self.text_table(self.last["counts"][:self.BARS])
-        bundle = {"text/plain": text}
+            text += "\n\n" + self.text_table(self.last["counts"][:self.SUMMARY_ROWS])
+        bundle = {"text/plain": text, "text/html": summary_html(text)}  # html: lines break between words only
         if self.last is not None:
             bundle[SUMMARY_MIME] = json.loads(json.dumps(self.last, default=str))
-        display(bundle, raw=True)
+        return bundle
+
+    def _show(self, kind):
+        """Show the bundle in the running cell's output, and keep that output to update it."""
+        from IPython.display import display
+        handle = display(self._bundle(kind), raw=True, display_id=True)
+        if handle is not None:
+            self._shown[kind].append(handle)
+
+    def _update(self, kind):
+        """Every output of that kind says what is true now (from any thread: the kernel sends the update)."""
+        if self._shown[kind]:
+            bundle = self._bundle(kind)
+            for handle in self._shown[kind]:
+                handle.update(bundle, raw=True)
 
     # -- the widgets ---------------------------------------------------------------------------------
     def controls(self):

@@ -1,15 +1,25 @@
-"""The notebook's view of a controller: Start/Stop, the duration slider, live HTML tables and bar charts.
+"""The notebook's view of a controller: Start/Stop, the duration slider, live HTML tables with bars, a histogram.
 
 Only controls() builds one, so ipywidgets is imported only when a notebook shows its controls.
 The view reads the controller (its records, counts and last summary) and calls its start/stop.
 """
 
 import html
+import re
 import time
 
 REFRESH = 0.25  # seconds between two redraws while events arrive
-BAR = "display:inline-block;height:12px;background:#4c72b0"
-TABLE = "font-family:monospace;font-size:12px;border-collapse:collapse"
+# Laid out for a projector (1280x720, JupyterLab's file browser open): a cell never wraps (a value longer than
+# CELL_CHARS ends in an ellipsis, whole in its tooltip), the tables stand side by side only where they fit, and
+# the summary breaks lines between words only.
+CELL_CHARS = 24
+TABLE = "font-family:monospace;font-size:12px;line-height:18px;border-collapse:collapse;margin:0"
+CELL = (f"padding:1px 8px;text-align:left;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;"
+        f"max-width:{CELL_CHARS}ch")
+BAR = "display:block;height:12px;background:#4c72b0"
+BAR_WIDTH = 160
+SUMMARY = ("font-family:monospace;font-size:12px;white-space:pre-wrap;word-break:normal;overflow-wrap:normal;"
+           "margin:4px 0")
 
 
 class View:
@@ -26,19 +36,22 @@ class View:
                               disabled=not c.lesson.workload, indent=False)
         self.status_html = w.HTML(value=_status(c.attached and "Ready: press Start."
                                                 or "Not attached yet: Start attaches first."))
-        self.events, self.counts, self.bars = w.HTML(), w.HTML(), w.HTML()
+        self.events, self.counts = w.HTML(), w.HTML()
         self.summary, self.histogram = w.HTML(value=""), w.HTML(value="")
         for widget, name in ((self.status_html, "status"), (self.events, "events"), (self.counts, "counts"),
-                             (self.bars, "bars"), (self.summary, "summary"), (self.histogram, "histogram")):
+                             (self.summary, "summary"), (self.histogram, "histogram")):
             widget.add_class(f"bcc-lessons-{name}")
         start.on_click(lambda _: c.start_clicked(workload.value))
         stop.on_click(lambda _: c.stop())
         title = "Counts (summed over the map reads)" if c.table else "Events per process"
         recent = "<b>Last map read</b>" if c.table else "<b>Recent events</b>"
-        self.box = w.VBox([w.HBox([start, stop, self.slider, workload]), self.status_html,
-                           w.HBox([w.VBox([w.HTML(recent), self.events]),
-                                   w.VBox([w.HTML(f"<b>{title}</b>"), self.counts, self.bars])]),
-                           self.histogram, self.summary])
+        side = w.Layout(margin="0 32px 8px 0")
+        self.box = w.VBox([w.HBox([start, stop, self.slider, workload], layout=w.Layout(flex_flow="row wrap")),
+                           self.status_html,
+                           w.HBox([w.VBox([w.HTML(recent), self.events], layout=side),
+                                   w.VBox([w.HTML(f"<b>{title}</b>"), self.counts], layout=side),
+                                   self.histogram], layout=w.Layout(flex_flow="row wrap", align_items="flex-start")),
+                           self.summary])
         self.box.add_class("bcc-lessons-controls")
         self.refresh(force=True)
 
@@ -56,14 +69,21 @@ class View:
         self._drawn = now
         c = self.c
         self.events.value = html_table(c.lesson, c.lesson.columns, c.recent_records(), "bcc-lessons-events-table")
-        rows = c.count_rows()
-        self.counts.value = html_table(c.lesson, c.count_columns(), rows, "bcc-lessons-counts-table")
-        self.bars.value = bars_html([(c.bar_label(r), r.get("count", 0)) for r in rows[:c.BARS]])
+        self.counts.value = html_table(c.lesson, c.count_columns(), c.count_rows(), "bcc-lessons-counts-table",
+                                       bars=True)
         if force:
             last = c.last or {}
             self.histogram.value = histogram_html(last.get("histogram"))
-            self.summary.value = ("<pre class='bcc-lessons-summary-text'>"
-                                  + html.escape("\n".join(c.summary_lines())) + "</pre>") if c.last else ""
+            self.summary.value = summary_html("\n".join(c.summary_lines())) if c.last else ""
+
+
+def summary_html(text):
+    """Text in lines that break between words only: a word with a hyphen (a kernel release, bcc-workload) is kept
+    whole too, where a browser would break after the hyphen."""
+    words = re.split(r"(\S+)", text)
+    words[1::2] = [f"<span style='white-space:nowrap'>{html.escape(w)}</span>" if "-" in w else html.escape(w)
+                   for w in words[1::2]]
+    return f"<pre class='bcc-lessons-summary-text' style='{SUMMARY}'>{''.join(words)}</pre>"
 
 
 def _status(text):
@@ -77,30 +97,38 @@ def _format(lesson, key, value):
         return str(value)
 
 
-def html_table(lesson, columns, rows, css):
-    head = "".join(f"<th style='text-align:left;padding:0 8px'>{html.escape(lesson.column(k)[0])}</th>"
-                   for k in columns)
-    body = "".join("<tr>" + "".join(f"<td style='padding:0 8px'>{html.escape(_format(lesson, k, r.get(k, '')))}</td>"
-                                    for k in columns) + "</tr>" for r in rows)
+def _cell(tag, text):
+    """One table cell: never wrapped; a long value is cut with an ellipsis and shown whole as its tooltip."""
+    title = f" title='{html.escape(text, quote=True)}'" if len(text) > CELL_CHARS else ""
+    return f"<{tag} style='{CELL}'{title}>{html.escape(text)}</{tag}>"
+
+
+def _bar(count, top, width=BAR_WIDTH):
+    length = max(1, round(width * count / (top or 1))) if count else 0
+    return f"<td style='padding:1px 8px;width:{width}px'><span style='{BAR};width:{length}px'></span></td>"
+
+
+def html_table(lesson, columns, rows, css, bars=False):
+    """The rows as a table; with bars, each row ends in a bar of its count (scaled to the largest), so a bar
+    stands next to what it counts."""
+    head = "".join(_cell("th", lesson.column(k)[0]) for k in columns) + ("<th></th>" if bars and rows else "")
+    top = max((r.get("count", 0) for r in rows), default=0)
+    body = "".join("<tr>" + "".join(_cell("td", _format(lesson, k, r.get(k, ""))) for k in columns)
+                   + (_bar(r.get("count", 0), top) if bars else "") + "</tr>" for r in rows)
     if not rows:
-        body = f"<tr><td colspan='{len(columns)}'><i>nothing yet</i></td></tr>"
+        body = f"<tr><td colspan='{len(columns)}' style='{CELL}'><i>nothing yet</i></td></tr>"
     return f"<table class='{css}' style='{TABLE}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def bars_html(bars, css="bcc-lessons-bars"):
-    """One horizontal bar per (label, count), scaled to the largest count."""
+def bars_html(bars, css):
+    """One horizontal bar per (label, count), scaled to the largest count: a table, so a label never runs into
+    its bar."""
     if not bars:
         return ""
-    top = max(count for _, count in bars) or 1
-    out = [f"<div class='{css}'>"]
-    for label, count in bars:
-        width = max(1, round(200 * count / top)) if count else 0
-        out.append(f"<div style='display:flex;align-items:center;font-family:monospace;font-size:12px'>"
-                   f"<span style='width:22em;overflow:hidden;white-space:nowrap'>{html.escape(str(label)[:40])}</span>"
-                   f"<span style='{BAR};width:{width}px'></span>"
-                   f"<span style='margin-left:6px'>{count}</span></div>")
-    out.append("</div>")
-    return "".join(out)
+    top = max(count for _, count in bars)
+    rows = "".join(f"<tr>{_cell('td', str(label))}{_bar(count, top)}{_cell('td', str(count))}</tr>"
+                   for label, count in bars)
+    return f"<table class='{css}' style='{TABLE};margin-top:6px'><tbody>{rows}</tbody></table>"
 
 
 def histogram_html(histogram):

@@ -1,8 +1,11 @@
 """A teacher's view, for real: JupyterLab on 127.0.0.1 with a token, Debian's chromium driven headless.
 
-Opens the first map lesson's notebook (lesson 1's if there is none), runs all
-cells from the Run menu, presses the widget's Start button, waits until the
-count table shows the workload's counts, saves a screenshot to
+Opens each map lesson's notebook (lesson 1's if there is none) in a projector's
+1280x720 window, runs all cells from the Run menu, presses the widget's Start
+button, waits until the count table shows the workload's counts, checks that no
+table cell wraps and no word is split across lines, that no cell's output still
+says what the run made untrue ("No run has finished yet", "Detached"), and that
+a lesson with a histogram shows it; saves a screenshot to
 artifacts/notebook-<lesson>.png, shuts JupyterLab down and checks that its
 kernel, and every program it held, are gone.
 
@@ -51,11 +54,38 @@ def chromium():
     return path
 
 
-def chosen_lesson():
+VIEWPORT = {"width": 1280, "height": 720}  # a classroom projector's
+
+
+def chosen_lessons():
     every = lesson_list.load_all()
     with_notebook = [lesson for lesson in every if (ROOT / "notebooks" / f"{lesson.folder.name}.ipynb").exists()]
     maps = [lesson for lesson in with_notebook if lesson.events == "table"]
-    return (maps or with_notebook)[0]
+    return maps or with_notebook[:1]
+
+
+# In the browser: what in `root` is laid out badly. A table cell whose text takes two lines wraps; a word (a run
+# of non-space characters) whose text takes two lines was split (a line broken inside it).
+LAYOUT_PROBLEMS = """root => {
+    const lines = range => new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                   .map(r => Math.round(r.top))).size;
+    const problems = [];
+    for (const cell of root.querySelectorAll('td, th')) {
+        const range = document.createRange();
+        range.selectNodeContents(cell);
+        if (lines(range) > 1) problems.push('a table cell wraps: ' + JSON.stringify(cell.textContent));
+    }
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const word of node.textContent.matchAll(/\\S+/g)) {
+            const range = document.createRange();
+            range.setStart(node, word.index);
+            range.setEnd(node, word.index + word[0].length);
+            if (lines(range) > 1) problems.push('a word is split across lines: ' + JSON.stringify(word[0]));
+        }
+    }
+    return problems;
+}"""
 
 
 def children(pid):
@@ -130,18 +160,24 @@ def jupyterlab(tmp_path):
         log.close()
 
 
-def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workload(jupyterlab, tmp_path):
+def cell_outputs(page, source):
+    """The output area of the code cell whose source is `source`."""
+    cell = page.locator(".jp-Notebook .jp-CodeCell").filter(has=page.locator(".jp-InputArea", has_text=source))
+    return cell.locator(".jp-OutputArea")
+
+
+@pytest.mark.parametrize("lesson", chosen_lessons(), ids=lambda lesson: lesson.id)
+def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workload(jupyterlab, tmp_path, lesson):
     executable = chromium()
     from playwright.sync_api import sync_playwright
     url, token, server = jupyterlab
-    lesson = chosen_lesson()
     _, events_before = kernel_state()
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / f"notebook-{lesson.id}.png"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS[1:])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport=VIEWPORT)
             page.goto(f"{url}/lab/tree/{lesson.folder.name}.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
             wait_for_idle_kernel(url, token)
@@ -170,7 +206,28 @@ def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workl
             assert sum(int(r["COUNT"]) for r in mine) == counted, (mine, text)
             if lesson.events == "table" and lesson.workload.get("kind") == "sleeps":
                 assert counted == ops  # one count per sleep, exactly
-            summary.scroll_into_view_if_needed()
+            if lesson.histogram:  # the lesson's BPF_HISTOGRAM, as a chart: one bar per bucket, "low -> high"
+                buckets = controls.locator(".bcc-lessons-histogram-bars tr")
+                assert buckets.count() > 0, "the histogram is not shown"
+                total = 0
+                for row in buckets.all():  # empty buckets below the highest stand too, as print_log2_hist() shows them
+                    label, _, count = [c.strip() for c in row.locator("td").all_inner_texts()]
+                    low, high = map(int, label.split(" -> "))
+                    assert low <= high, label
+                    total += int(count)
+                assert total > 0, "the histogram counted nothing"
+            # every output says what is true after the run: the summary cell shows this run, the load and
+            # detach cells (which Run All ran before Start) say the lesson is attached again
+            summary_cell = cell_outputs(page, "lesson.summary()")
+            summary_cell.get_by_text(f"The workload (pid {pid}, bcc-workload)").wait_for(timeout=10_000)
+            detach_cell = cell_outputs(page, "lesson.detach()")
+            detach_cell.get_by_text("attached again").wait_for(timeout=10_000)
+            everything = "\n".join(page.locator(".jp-Notebook .jp-OutputArea").all_inner_texts())
+            for stale in ("No run has finished yet", "Detached:"):
+                assert stale not in everything, f"an output still says {stale!r} after Start:\n{everything}"
+            problems = controls.evaluate(LAYOUT_PROBLEMS) + summary_cell.evaluate(LAYOUT_PROBLEMS)
+            assert not problems, f"at {VIEWPORT['width']}x{VIEWPORT['height']}: {problems}"
+            controls.evaluate("e => e.scrollIntoView({block: 'start'})")
             page.screenshot(path=str(screenshot), full_page=False)
             kernels = [p for p in children(server.pid) if "ipykernel" in open(f"/proc/{p}/cmdline").read()]
             assert len(kernels) == 1, kernels
