@@ -144,39 +144,6 @@ def require_basics():
             raise EnvironmentNotReady(finding.detail[0].upper() + finding.detail[1:] + ".", fix=finding.fix)
 
 
-def trusted_paths():
-    """What runs as root when a learner runs the lessons: BCC's package, the repository, its .venv and code."""
-    import importlib.util
-    from .lessons import ROOT
-    paths = [ROOT, ROOT / ".venv", ROOT / "runner", ROOT / "lessons"]
-    try:
-        spec = importlib.util.find_spec("bcc")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.origin:
-        paths.insert(0, Path(spec.origin).parent)
-    return paths
-
-
-def check_permissions(paths=None):
-    """As root, a directory other users can write is code they can make root run: warn, with the chmod."""
-    if os.geteuid() != 0:
-        return None  # a learner's own files, run as themselves: nothing is gained by writing them
-    loose = []
-    for path in trusted_paths() if paths is None else paths:
-        try:
-            if path.stat().st_mode & 0o022:
-                loose.append(path)
-        except OSError:
-            continue  # not there (no .venv): nothing to write into
-    if not loose:
-        return Finding("permissions", "ok", "BCC, the repository and .venv are writable by their owner only")
-    import shlex
-    return Finding("permissions", "warn", f"{', '.join(map(str, loose))} can be written by other users, and runs "
-                   "as root here: whoever writes there runs code as root",
-                   "chmod go-w " + " ".join(shlex.quote(str(p)) for p in loose))
-
-
 # -- real tries ------------------------------------------------------------------------
 
 PROBE_PROGRAM = """
@@ -276,6 +243,7 @@ def examine():
     else:
         findings.append(Finding("probes", "missing", "not tried: fix the findings above first", required=True))
     findings.append(check_btf())
+    from .permissions import check_permissions  # its own module: who else can change what root runs
     permissions = check_permissions()
     if permissions is not None:
         findings.append(permissions)

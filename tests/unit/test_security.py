@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import doctor, notebook, progress
+from runner import notebook, permissions, progress
 from runner.errors import UsageError
 from tests.support import ROOT
 
@@ -90,24 +90,24 @@ def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch, t
 
 
 def test_doctor_warns_when_code_run_as_root_is_writable_by_others(tmp_path, monkeypatch):
-    monkeypatch.setattr(doctor.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(permissions.os, "geteuid", lambda: 0)
     tight, loose = tmp_path / "tight", tmp_path / "loose dir"
     tight.mkdir(mode=0o755)
     loose.mkdir()
     os.chmod(tight, 0o755)
     os.chmod(loose, 0o777)
-    assert doctor.check_permissions([tight]).status == "ok"
-    finding = doctor.check_permissions([tight, loose, tmp_path / "absent"])
+    assert permissions.check_permissions([tight]).status == "ok"
+    finding = permissions.check_permissions([tight, loose, tmp_path / "absent"])
     assert finding.status == "warn" and str(loose) in finding.detail and str(tight) not in finding.detail
     assert finding.fix == f"chmod go-w '{loose}'"
     os.chmod(loose, 0o775)  # group-writable is enough to warn
-    assert doctor.check_permissions([loose]).status == "warn"
-    monkeypatch.setattr(doctor.os, "geteuid", lambda: 1000)
-    assert doctor.check_permissions([loose]) is None, "not root: a learner's own files, nothing to warn about"
+    assert permissions.check_permissions([loose]).status == "warn"
+    monkeypatch.setattr(permissions.os, "geteuid", lambda: 1000)
+    assert permissions.check_permissions([loose]) is None, "not root: a learner's own files, nothing to warn about"
 
 
 def test_doctor_checks_bcc_the_repository_and_its_venv():
-    paths = doctor.trusted_paths()
+    paths = permissions.trusted_paths()
     assert ROOT in paths and ROOT / ".venv" in paths
     try:
         import bcc
