@@ -9,6 +9,10 @@ It is written atomically (a temporary file renamed over the old one) with mode 0
 it, or `python3 -m runner reset`, starts again. A file that cannot be read back (edited by hand,
 cut short) is set aside as progress.json.broken with a warning, and progress starts afresh; a
 directory that cannot be written costs one warning, never the command the learner ran.
+
+Under sudo root writes in the learner's folders, so it never follows a link there: a state folder (or
+one on the way from the home) that is a symbolic link, or someone else's, costs one warning and is left
+alone. A home that does not exist (HOME=/nonexistent) is not created, nor, under sudo, XDG_STATE_HOME.
 """
 
 import contextlib
@@ -16,14 +20,15 @@ import datetime
 import json
 import os
 import pwd
+import stat
 import sys
-import tempfile
 from pathlib import Path
 
 from .errors import EnvironmentNotReady
 
 VERSION = 1
 APP = "bcc-lessons"
+FILE = "progress.json"
 
 
 def sudo_user():
@@ -47,7 +52,7 @@ def state_dir():
 
 
 def state_path():
-    return state_dir() / "progress.json"
+    return state_dir() / FILE
 
 
 def empty():
@@ -59,68 +64,146 @@ def _valid(state):
             and all(isinstance(v, dict) for v in state["lessons"].values()))
 
 
-def load(path=None):
-    """(state, warning): the saved progress, or an empty one with a sentence saying why it was reset."""
-    path = Path(path or state_path())
+class _Refused(Exception):
+    """A state folder we will not use; str() is the sentence for the learner."""
+
+
+def _start(user):
+    """(folder, names below it, who may own that folder): the walk starts in a folder it never creates."""
+    base = os.environ.get("XDG_STATE_HOME")
+    if base and Path(base).is_absolute():
+        if user is None:  # the learner's own choice, made like mkdir -p as XDG asks
+            return Path("/"), Path(base).parts[1:] + (APP,), None
+        return Path(base), (APP,), (user.pw_uid,)  # named by the learner, it may be a link to anywhere: theirs only
+    if user is None:
+        return Path.home(), (".local", "state", APP), None
+    return Path(user.pw_dir), (".local", "state", APP), (user.pw_uid, 0)
+
+
+def _vet(fd, folder, owners):
+    uid = os.fstat(fd).st_uid
+    if owners and uid not in owners:
+        raise _Refused(f"Your progress is not kept under sudo: {folder} belongs to another user (uid {uid}); "
+                       "remove it, or set XDG_STATE_HOME to a folder of yours.")
+
+
+def _open_below(parent, name, folder, user, create):
+    """Open (or make) the folder `name` in `parent`; under sudo never through a link, and the learner's or root's."""
+    made = False
     try:
-        text = path.read_text()
+        link = stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        if not create:
+            return None
+        os.mkdir(name, 0o700, dir_fd=parent)
+        made, link = True, False
+    if user and link:
+        raise _Refused(f"Your progress is not kept under sudo: {folder} is a symbolic link; "
+                       "remove it, or set XDG_STATE_HOME to a folder of yours.")
+    # O_NOFOLLOW: the learner may have put a link here since the look above (or since our mkdir).
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | (os.O_NOFOLLOW if user else 0), dir_fd=parent)
+    try:
+        if made:  # the learner's, 0700 whatever the umask
+            if user:
+                os.fchown(fd, user.pw_uid, user.pw_gid)
+            os.fchmod(fd, 0o700)
+        _vet(fd, folder, (user.pw_uid, 0) if user else None)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def _state_folder(create):
+    """A descriptor on the state folder, or None when it is not there (and create is false).
+
+    Under sudo, root works in folders the learner owns, and the learner can swap any of them (or the temporary file)
+    for a symbolic link between two of root's steps, a look and a chown or a write. So each folder is opened below
+    the one before by descriptor, without following links, and every later step goes through the descriptor, never
+    a path: what was checked is what gets written.
+    """
+    user = sudo_user()
+    folder, below, owners = _start(user)
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:  # a home that is not there (HOME=/nonexistent) is not made, by root least of all
+        if create:
+            raise _Refused(f"Your progress is not kept: {folder} does not exist; set XDG_STATE_HOME to a folder "
+                           "you can write.") from None
+        fd = None
+    try:
+        if fd is not None:
+            _vet(fd, folder, owners)
+        for name in below:
+            if fd is None:
+                break
+            folder = folder / name
+            parent, fd = fd, _open_below(fd, name, folder, user, create)
+            os.close(parent)
+        yield fd
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def load():
+    """(state, warning): the saved progress, or an empty one with a sentence saying why it was reset."""
+    path = state_path()
+    try:
+        with _state_folder(create=False) as dir_fd:
+            if dir_fd is None:
+                return empty(), None
+            nofollow = os.O_NOFOLLOW if sudo_user() else 0  # root does not read through the learner's link
+            with open(FILE, "rb", opener=lambda name, flags: os.open(name, flags | nofollow, dir_fd=dir_fd)) as f:
+                text = f.read()
+            try:
+                state = json.loads(text)
+            except ValueError:
+                state = None
+            if _valid(state):
+                return state, None
+            try:
+                os.replace(FILE, FILE + ".broken", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                kept = f"the unreadable file was kept as {path}.broken"
+            except OSError:
+                kept = "it could not be moved aside"
+    except _Refused as refused:
+        return empty(), str(refused)
     except (FileNotFoundError, NotADirectoryError):
         return empty(), None
     except OSError as err:
         return empty(), f"Could not read your progress file {path} ({err.strerror}); showing a fresh start."
-    try:
-        state = json.loads(text)
-    except ValueError:
-        state = None
-    if _valid(state):
-        return state, None
-    broken = path.with_name(path.name + ".broken")
-    try:
-        os.replace(path, broken)
-        kept = f"the unreadable file was kept as {broken}"
-    except OSError:
-        kept = "it could not be moved aside"
     return empty(), f"Your progress file {path} was unreadable, so progress starts again from a clean state ({kept})."
 
 
-def _own(path):
-    """Under sudo, give what we created back to the learner."""
-    user = sudo_user()
-    if user is not None:
-        os.chown(path, user.pw_uid, user.pw_gid)
-
-
-def _make_dirs(directory):
-    missing = []
-    d = directory
-    while not d.exists():
-        missing.append(d)
-        d = d.parent
-    for d in reversed(missing):
-        d.mkdir(mode=0o700)
-        _own(d)
-
-
-def save(state, path=None):
+def save(state):
     """Write atomically with mode 0600; returns None, or one sentence when it could not."""
-    path = Path(path or state_path())
+    user = sudo_user()
     try:
-        _make_dirs(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".progress-", suffix=".tmp")  # mkstemp: mode 0600
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(state, f, indent=2, sort_keys=True)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            _own(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with _state_folder(create=True) as dir_fd:
+            # A fresh name, created here and never through a link, and given to the learner by its descriptor: a path
+            # could point elsewhere by the time root chowns it.
+            tmp = f".progress-{os.urandom(8).hex()}.tmp"
+            try:
+                with open(tmp, "x", opener=lambda name, flags: os.open(name, flags | os.O_NOFOLLOW, 0o600,
+                                                                       dir_fd=dir_fd)) as f:
+                    if user is not None:
+                        os.fchown(f.fileno(), user.pw_uid, user.pw_gid)
+                    os.fchmod(f.fileno(), 0o600)
+                    json.dump(state, f, indent=2, sort_keys=True)
+                    f.write("\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, FILE, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=dir_fd)
+                raise
+    except _Refused as refused:
+        return str(refused)
     except OSError as err:
-        return (f"Could not save your progress in {path.parent} ({err.strerror or err}); "
+        return (f"Could not save your progress in {state_dir()} ({err.strerror or err}); "
                 "set XDG_STATE_HOME to a directory you can write to keep it.")
     return None
 
@@ -139,16 +222,21 @@ def record(lesson_id, ran=False, attempt=False, passed=False, solution_seen=Fals
         if happened:
             entry.setdefault(key, _now())  # when it first happened
     problem = save(state)
-    return [w for w in (warning, problem) if w]
+    return [w for w in dict.fromkeys((warning, problem)) if w]  # a refused folder is one warning, not two
 
 
 def reset():
     """Forget everything; raises EnvironmentNotReady with one sentence if the file cannot be removed."""
     path = state_path()
     try:
-        path.unlink()
+        with _state_folder(create=False) as dir_fd:
+            if dir_fd is None:
+                return False
+            os.unlink(FILE, dir_fd=dir_fd)
     except (FileNotFoundError, NotADirectoryError):
         return False
+    except _Refused as refused:
+        raise EnvironmentNotReady(str(refused), fix="Reset without sudo: python3 -m runner reset") from None
     except OSError as err:
         raise EnvironmentNotReady(f"Could not delete your progress file {path} ({err.strerror}).",
                                   fix=f"Delete it yourself: rm {path}")
