@@ -16,6 +16,7 @@ The modules, each answering one question:
     widgets      the ipywidgets view (imported only by controls())
     cleanup      what detaches every lesson at exit and on SIGTERM
     server       the kernelspec and `python3 -m runner notebook` (JupyterLab on loopback, with a token)
+    guard        whether that server is reachable from here only, and only with its token
     unattended   BCC_LESSONS_UNATTENDED=1 (tests, CI): controls() runs once and waits for the end
 
 Importing this package imports neither ipywidgets nor bcc.

@@ -61,7 +61,10 @@ def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch, t
         def __init__(self, argv, env, cwd):
             started.append((argv, env))
 
-        def wait(self):
+        def poll(self):
+            return None
+
+        def wait(self, timeout=None):
             return 0
 
     # Imported before Popen is replaced: a module that does `from subprocess import Popen` on import (jupyter_client)
@@ -72,6 +75,8 @@ def test_the_notebook_server_gets_a_fresh_token_and_loopback_only(monkeypatch, t
     monkeypatch.setattr(notebook.server, "ensure_kernelspec", lambda *a, **k: None)
     monkeypatch.setattr(notebook.server, "CLASSROOM_DIR", tmp_path)
     monkeypatch.setattr(notebook.server, "ensure_lab_settings", lambda *a, **k: None)
+    monkeypatch.setattr(notebook.server.os, "geteuid", lambda: 0)  # serve() runs as root only
+    monkeypatch.setattr(notebook.server, "wait_until_guarded", lambda *a, **k: True)  # the live 403 check: tests/notebooks
     tokens = set()
     for _ in range(2):
         printed = io.StringIO()
