@@ -27,7 +27,9 @@ imports it (`from lessons import formats`), as does the runner's `format` comman
 from __future__ import annotations  # `int | None` fields on Python 3.9
 
 import ctypes
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,6 +55,14 @@ class NoTracefs(OSError):
     """tracefs is not mounted: this kernel's format files cannot be read."""
 
     fix = "sudo mount -t tracefs tracefs /sys/kernel/tracing, or pass a saved file with --file PATH."
+
+
+class TracefsNeedsRoot(NoTracefs):
+    """tracefs is mounted, but only root may look inside (its folder is mode 0700 on most systems)."""
+
+    def __init__(self, message, fix):
+        super().__init__(message)
+        self.fix = fix
 
 
 @dataclass
@@ -195,39 +205,119 @@ def parse(text, path=None):
     return Format(name=name, id=ident, fields=fields, print_fmt=print_fmt)
 
 
+MAX_FILE = 1 << 20  # bytes: a format file is a few KB (the largest of a 6.18 kernel's 2,323 is 5.5 KB)
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"))
+
+
+def _size(count):
+    return f"{count // (1 << 20)} MiB" if count % (1 << 20) == 0 else f"{count} bytes"
+
+
+def _not_a_format_file(path, sentence):
+    err = FormatError(sentence, fix="Pass a regular file holding a saved format, e.g. one made with: cat "
+                      "/sys/kernel/tracing/events/<category>/<event>/format > saved.format")
+    err.path = path
+    return err
+
+
+def _read_text(path):
+    """The text of a regular file of at most MAX_FILE bytes (symlinks followed); FormatError for anything else.
+
+    Never more than MAX_FILE + 1 bytes are read, whatever the file says its size is (tracefs says 0), and the
+    file is opened non-blocking: a FIFO without a writer, or a file like trace_pipe, cannot make it wait.
+    Devices are refused before they are opened. Other OSErrors (not found, permission) are raised as they are.
+    """
+    path = Path(path)
+    real = os.path.realpath(path)
+    named = f"{path} (a link to {real})" if os.path.islink(path) else str(path)
+
+    def refuse(info):
+        kind = next((what for test, what in _KINDS if test(info.st_mode)), None)
+        if kind or not stat.S_ISREG(info.st_mode):
+            raise _not_a_format_file(path, f"{named} is {kind or 'not a regular file'}, not a format file.")
+        if info.st_size > MAX_FILE:
+            raise _not_a_format_file(path, f"{named} is larger than {_size(MAX_FILE)}, and a format file is a few KB.")
+
+    refuse(os.stat(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        refuse(os.fstat(fd))  # the file opened is the one looked at
+        chunks, total = [], 0
+        while total <= MAX_FILE:
+            chunk = os.read(fd, MAX_FILE + 1 - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    if total > MAX_FILE:
+        raise _not_a_format_file(path, f"{named} is larger than {_size(MAX_FILE)}, and a format file is a few KB.")
+    data = b"".join(chunks)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _not_a_format_file(path, f"{named} is not a text file (byte {err.start + 1} is not UTF-8).") from None
+
+
 def parse_file(path):
     path = Path(path)
     try:
-        text = path.read_text()
+        text = _read_text(path)
     except FileNotFoundError:
         raise FormatError(f"There is no file {path}.", fix="Check the path, or name a tracepoint instead, "
                          "e.g. python3 -m runner format tcp:tcp_send_reset") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise FormatError(f"cannot read it ({err})", None, path) from None
+    except OSError as err:
+        raise FormatError(f"cannot read it ({err.strerror or err})", None, path) from None
     fmt = parse(text, path)
     if path.parent.parent.name and path.name == "format":
         fmt.category = path.parent.parent.name
     return fmt
 
 
+def _needs_root(where, tracepoint=None):
+    event = "/".join(tracepoint.split(":", 1)) if tracepoint else "<category>/<event>"
+    return TracefsNeedsRoot(f"Reading this kernel's tracepoints needs root: only root may read {where}.",
+                            fix=f"Run it with sudo, or save the format as root (sudo cat /sys/kernel/tracing/events/"
+                                f"{event}/format > saved.format) and read that with --file saved.format.")
+
+
+def _has_events(root):
+    """True or False; None where root is there but this user may not look inside (mode 0700: root only)."""
+    try:
+        return (root / "events").is_dir()
+    except PermissionError:
+        return None
+
+
 def tracefs():
-    for root in TRACEFS_DIRS:
-        if (root / "events").is_dir():
-            return root
-    return None
+    """The mounted tracefs folder, or None where it is not mounted or this user may not look inside."""
+    return next((root for root in TRACEFS_DIRS if _has_events(root)), None)
+
+
+def _closed():
+    """The tracefs folder that is there but closed to this user (why tracefs() found none), or None."""
+    return next((root for root in TRACEFS_DIRS if _has_events(root) is None), None)
 
 
 def format_path(tracepoint):
-    """'category:event' -> the live format file; clear errors for typos and unmounted tracefs."""
+    """'category:event' -> the live format file; clear errors for typos, unmounted tracefs, and no root."""
     category, sep, event = tracepoint.partition(":")
     if not sep or not category or not event or "/" in tracepoint:
         raise FormatError(f"{tracepoint!r} is not a tracepoint name.",
                          fix="Write it as category:event, e.g. tcp:tcp_send_reset (python3 -m runner format --list tcp).")
     root = tracefs()
     if root is None:
+        if _closed():
+            raise _needs_root(_closed(), tracepoint)
         raise NoTracefs("tracefs is not mounted, so this kernel's tracepoints cannot be read.")
     path = root / "events" / category / event / "format"
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except PermissionError:
+        raise _needs_root(path.parent, tracepoint) from None
+    if not exists:
         close = [tp for tp in list_tracepoints(root) if tp.split(":")[1] == event or tp.startswith(category + ":")]
         hint = f" Tracepoints in {category}: {', '.join(close[:8])}." if close else ""
         raise FormatError(f"This kernel has no tracepoint {tracepoint}.{hint}",
@@ -237,7 +327,10 @@ def format_path(tracepoint):
 
 def read(tracepoint):
     """The live Format of 'category:event' on this kernel."""
-    fmt = parse_file(format_path(tracepoint))
+    path = format_path(tracepoint)
+    if not os.access(path, os.R_OK):  # the format files are root's (mode 0440), even where events/ is open
+        raise _needs_root(path, tracepoint)
+    fmt = parse_file(path)
     fmt.category = tracepoint.split(":")[0]
     return fmt
 
@@ -246,14 +339,19 @@ def list_tracepoints(root=None, pattern=""):
     """'category:event' of every tracepoint (what `perf list tracepoint` shows), optionally filtered."""
     root = root or tracefs()
     if root is None:
+        if _closed():
+            raise _needs_root(_closed())
         return []
     found = []
     available = root / "available_events"
-    if available.exists():
-        found = [line.strip() for line in available.read_text().splitlines() if line.strip()]
-    else:
-        for fmt in (root / "events").glob("*/*/format"):
-            found.append(f"{fmt.parent.parent.name}:{fmt.parent.name}")
+    try:
+        if available.exists():
+            found = [line.strip() for line in available.read_text().splitlines() if line.strip()]
+        else:
+            for fmt in (root / "events").glob("*/*/format"):
+                found.append(f"{fmt.parent.parent.name}:{fmt.parent.name}")
+    except PermissionError as err:
+        raise _needs_root(err.filename or root) from None
     return sorted(tp for tp in found if pattern in tp)
 
 

@@ -27,6 +27,7 @@ try:
         os.execv(_PYTHON, [_PYTHON, "-m", "runner", *sys.argv[1:]])
     import argparse
     import json
+    import math
 
     from . import errors, lessons, render
 except KeyboardInterrupt:
@@ -64,16 +65,58 @@ COMMANDS += EXERCISE_COMMANDS
 COMMANDS += ("notebook",)
 
 
+def number(kind, text):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
 def positive(kind):
     def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+        value = number(kind, text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
         return value
     return parse
+
+
+DAY, HOUR = 86400, 3600
+LEAST_INTERVAL = 0.01  # seconds: a map printed more often than this is a flood, and a watch a busy loop
+
+
+def seconds(most, named, least=None, beyond=""):
+    """A time in seconds: finite (nan and inf mean nothing here), greater than 0, at least `least`, at most `most`."""
+    def parse(text):
+        value = number(float, text)
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number of seconds, not {text}")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        if least is not None and value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least:g} seconds, not {text}")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most} seconds ({named}), not {text}{beyond}")
+        return value
+    return parse
+
+
+duration_s = seconds(DAY, "a day", beyond="; leave --duration out to trace until the workload is done, or until Ctrl-C")
+interval_s = seconds(HOUR, "an hour", least=LEAST_INTERVAL)
+
+# The largest perf buffer, in pages per CPU: libbcc's perf_reader_mmap() computes page_size * (page_cnt + 1) in
+# an int, so with 4 KiB pages 2^19 pages overflow it (mmap fails) and 2^20 wrap round to a single page (a buffer
+# without room: 0 events, 0 lost); the kernel's own limit (rb_alloc's page array) is near 2^19 pages too. 1 GiB
+# per CPU is the largest power of two that fits, whatever the page size. BCC itself wants a power of two.
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+MOST_PAGES = (1 << 30) // PAGE_SIZE
+
+
+def pages_per_cpu(text):
+    value = number(int, text)
+    if not 1 <= value <= MOST_PAGES or value & (value - 1):
+        raise argparse.ArgumentTypeError(f"must be a power of two from 1 to {MOST_PAGES}, not {text}")
+    return value
 
 
 def add_exercise_parsers(sub):
@@ -99,7 +142,8 @@ def add_exercise_parsers(sub):
                        formatter_class=raw, epilog="example:\n    sudo python3 -m runner watch lesson1")
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
     p.add_argument("--dir", metavar="DIR", help="watch and check the files in DIR instead")
-    p.add_argument("--interval", type=float, default=0.5, metavar="S", help="look for changes every S seconds")
+    p.add_argument("--interval", type=interval_s, default=0.5, metavar="S",
+                   help=f"look for changes every S seconds, {LEAST_INTERVAL:g} to {HOUR} (default 0.5)")
 
     p = sub.add_parser("hint", help="a hint for a lesson's exercise", formatter_class=raw,
                        epilog="example:\n    python3 -m runner hint lesson1")
@@ -145,17 +189,20 @@ def build_parser():
                               "    sudo python3 -m runner lesson1 --duration 30 --no-workload  # your own forks",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
-    p.add_argument("-d", "--duration", type=positive(float), metavar="S",
-                   help="trace for S seconds (default: until the workload is done, or Ctrl-C with --no-workload)")
+    p.add_argument("-d", "--duration", type=duration_s, metavar="S",
+                   help=f"trace for S seconds, at most {DAY} (a day); default: until the workload is done, or Ctrl-C "
+                        "with --no-workload")
     p.add_argument("-n", "--events", type=positive(int), metavar="N", help="stop after N events")
     p.add_argument("-j", "--json", action="store_true", help="one JSON object per event, then a summary object")
     p.add_argument("-q", "--quiet", action="store_true", help="no narration, no code: just the events and the summary")
     p.add_argument("--no-workload", action="store_true", help="do not start the lesson's workload; trace what you do")
     p.add_argument("--no-code", action="store_true", help="do not print the BPF program before running it")
-    p.add_argument("--pages", type=positive(int), default=8, metavar="N",
-                   help="perf buffer size in pages per CPU (default 8; try 1 to see lost events)")
-    p.add_argument("--interval", type=positive(float), default=1.0, metavar="S",
-                   help="for map lessons: read and print the map every S seconds (default 1)")
+    p.add_argument("--pages", type=pages_per_cpu, default=8, metavar="N",
+                   help=f"perf buffer size in pages of {PAGE_SIZE // 1024} KiB per CPU, a power of two from 1 to "
+                        f"{MOST_PAGES} (default 8; try 1 to see lost events)")
+    p.add_argument("--interval", type=interval_s, default=1.0, metavar="S",
+                   help=f"for map lessons: read and print the map every S seconds, {LEAST_INTERVAL:g} to {HOUR} "
+                        "(default 1)")
     p.add_argument("--pid", type=positive(int), metavar="PID",
                    help="trace only this process (lessons that take a pid, e.g. lesson6); implies --no-workload")
     p.add_argument("--probe", metavar="BINARY:FUNCTION",

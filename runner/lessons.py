@@ -309,11 +309,14 @@ def load_all(path=None):
     return sorted(lessons, key=lambda lesson: lesson.number)
 
 
-_NUMBERED = re.compile(r"^(?:lesson[_-]?)?0*([0-9]+)(?:_([a-z0-9_]+))?$", re.ASCII)
+# lesson3, lesson03, 3, and the folder's name lesson3_<name>: ASCII digits only (int() would also read ３ and ٣),
+# and no separator before the number (lesson-1 reads as lesson minus one; no file or folder is spelt lesson_1).
+_NUMBERED = re.compile(r"^(?:lesson)?0*([0-9]+)(?:_([a-z0-9_]+))?$", re.ASCII)
 
 
 def find(name, lessons=None):
-    """Resolve what a learner typed (lesson3, lesson03, 3, Lesson3, lesson3_<name>, <name>)."""
+    """Resolve what a learner typed (lesson3, lesson03, 3, Lesson3, lesson3_<name>, <name>); the <name> after a
+    number must be that lesson's own (lesson1_bpf_hash is no lesson)."""
     lessons = lessons if lessons is not None else load_all()
     typed = name.strip().lower().rstrip("/")
     if typed.startswith("lessons/"):

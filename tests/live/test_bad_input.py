@@ -16,6 +16,7 @@ import time
 import pytest
 
 from runner import doctor, exercises
+from runner.__main__ import MOST_PAGES
 from tests.support import ROOT, assert_nothing_left, kernel_state, learner_copy
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (dropping to nobody, private mounts)")
@@ -48,6 +49,10 @@ CASES = [
     row("negative duration", None, ["lesson1", "--duration", "-3"], 2, "must be greater than 0, not -3"),
     row("zero events", None, ["lesson1", "--events", "0"], 2, "must be greater than 0, not 0"),
     row("negative events", None, ["lesson1", "--events", "-1"], 2, "must be greater than 0, not -1"),
+    row("pages not a power of two", None, ["lesson2", "--pages", "3"], 2,
+        f"argument --pages: must be a power of two from 1 to {MOST_PAGES}, not 3"),
+    row("pages past libbcc's int", None, ["lesson2", "--pages", str(1 << 20)], 2,
+        f"argument --pages: must be a power of two from 1 to {MOST_PAGES}, not 1048576"),
     row("not root", "nobody", ["lesson1"], 3, "Not root: loading BPF programs needs root", needs_root),
     row("bcc missing", "no bcc", ["lesson1"], 3, "BCC's Python module is not importable", needs_root),
     row("PyPI bcc instead", "pypi bcc", ["lesson1"], 3, "is the unrelated PyPI package 'bcc', not BCC", needs_root),

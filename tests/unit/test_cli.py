@@ -175,3 +175,107 @@ def test_ctrl_c_while_the_runner_imports_exits_130_without_a_traceback(module):
     proc = subprocess.run([sys.executable, "-c", INTERRUPT_AT_IMPORT, module], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "BCC_LESSONS_NO_REEXEC": "1"})
     assert (proc.returncode, proc.stderr) == (130, ""), proc.stderr
+
+
+# -- issue 17: inputs without bounds and odd lesson names ------------------------------------------------------
+
+def parse_only(argv, capsys):
+    """Parse argv as main() does, and nothing more (no lesson runs, no BPF): (exit code, stderr)."""
+    from runner.__main__ import build_parser
+    try:
+        build_parser().parse_known_args(normalize(argv))
+    except SystemExit as exit:
+        return exit.code, capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+def most_pages():
+    """The largest perf buffer libbcc maps: page_size * (pages + 1) must fit in its int (1 GiB of pages per CPU)."""
+    return (1 << 30) // os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.parametrize("argv, code, says", [
+    (["lesson1", "--duration", "nan"], 2, "argument -d/--duration: must be a finite number of seconds, not nan"),
+    (["lesson1", "--duration", "inf"], 2, "argument -d/--duration: must be a finite number of seconds, not inf"),
+    (["lesson1", "--duration=-inf"], 2, "must be a finite number of seconds, not -inf"),
+    (["lesson1", "--duration", "-inf"], 2, "argument -d/--duration: expected one argument"),  # argparse: an option
+    (["lesson1", "--duration", "1e308"], 2, "must be at most 86400 seconds (a day), not 1e308; leave --duration out"),
+    (["lesson1", "--duration", "86401"], 2, "must be at most 86400 seconds (a day), not 86401"),
+    (["lesson1", "--duration", "0"], 2, "must be greater than 0, not 0"),
+    (["lesson1", "--duration", "soon"], 2, "'soon' is not a number"),
+    (["lesson3", "--interval", "nan"], 2, "argument --interval: must be a finite number of seconds, not nan"),
+    (["lesson3", "--interval", "inf"], 2, "argument --interval: must be a finite number of seconds, not inf"),
+    (["lesson3", "--interval", "1e308"], 2, "argument --interval: must be at most 3600 seconds (an hour), not 1e308"),
+    (["lesson3", "--interval", "0.001"], 2, "argument --interval: must be at least 0.01 seconds, not 0.001"),
+    (["lesson3", "--interval", "-1"], 2, "must be greater than 0, not -1"),
+    (["watch", "lesson1", "--interval", "nan"], 2, "argument --interval: must be a finite number of seconds, not nan"),
+    (["watch", "lesson1", "--interval", "inf"], 2, "argument --interval: must be a finite number of seconds, not inf"),
+    (["watch", "lesson1", "--interval", "0"], 2, "must be greater than 0, not 0"),
+    (["watch", "lesson1", "--interval", "1e9"], 2, "must be at most 3600 seconds (an hour), not 1e9"),
+    (["lesson2", "--pages", "3"], 2, f"argument --pages: must be a power of two from 1 to {most_pages()}, not 3"),
+    (["lesson2", "--pages", "1000000"], 2, f"must be a power of two from 1 to {most_pages()}, not 1000000"),
+    (["lesson2", "--pages", str(most_pages() * 2)], 2, f"must be a power of two from 1 to {most_pages()}"),
+    (["lesson2", "--pages", str(1 << 20)], 2, f"must be a power of two from 1 to {most_pages()}, not 1048576"),
+    (["lesson2", "--pages", "0"], 2, f"must be a power of two from 1 to {most_pages()}, not 0"),
+    (["lesson2", "--pages", "-8"], 2, f"must be a power of two from 1 to {most_pages()}, not -8"),
+    (["lesson2", "--pages", "eight"], 2, "'eight' is not a number"),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+def test_numbers_that_cannot_mean_a_time_or_a_buffer_are_usage_errors(argv, code, says, capsys):
+    got, err = parse_only(argv, capsys)
+    assert got == code
+    assert says in err, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["lesson1", "--duration", "86400"], ["lesson1", "--duration", "0.5"], ["lesson3", "--interval", "0.01"],
+    ["lesson3", "--interval", "3600"], ["watch", "lesson1", "--interval", "0.2"], ["lesson2", "--pages", "1"],
+    ["lesson2", "--pages", "64"], ["lesson2", "--pages", str(most_pages())],
+], ids=" ".join)
+def test_numbers_within_the_documented_ranges_are_accepted(argv, capsys):
+    assert parse_only(argv, capsys) == (0, "")
+
+
+def test_run_help_documents_the_ranges():
+    text = " ".join(runner("run", "--help").stdout.split())
+    assert "a power of two from 1 to" in text and "at most 86400 (a day)" in text and "0.01 to 3600" in text
+
+
+@pytest.mark.parametrize("name, code, says", [
+    ("lesson-1", 2, "There is no lesson called 'lesson-1'."),
+    ("lesson_1", 2, "There is no lesson called 'lesson_1'."),
+    ("lesson\uff11", 2, "There is no lesson called 'lesson\uff11'."),   # full-width 1
+    ("\uff11", 2, "There is no lesson called '\uff11'."),
+    ("lesson\u0663", 2, "There is no lesson called 'lesson\u0663'."),   # Arabic-Indic 3
+    ("lesson1_bpf_hash", 2, "There is no lesson called 'lesson1_bpf_hash'."),  # lesson 3's name with lesson 1's number
+    ("lesson3_hello", 2, "There is no lesson called 'lesson3_hello'."),
+    ("lesson1_hello", 0, "bpf_trace_printk"),   # the real folder names are accepted
+    ("lesson3_bpf_hash", 0, "BPF_HASH"),
+    ("lessons/lesson3_bpf_hash/", 0, "BPF_HASH"),
+    ("lesson01", 0, "bpf_trace_printk"),
+])
+def test_odd_lesson_names_are_refused_and_folder_names_accepted(name, code, says):
+    proc = runner("show", name)
+    assert proc.returncode == code, proc.stderr
+    assert says in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    if code == 2:
+        assert "fix: Choose one of: lesson1" in proc.stderr
+
+
+@needs_root_to_drop
+@pytest.mark.parametrize("args", [["format", "sched:sched_switch"], ["format", "--list", "sched"],
+                                  ["format", "sched:sched_switch", "--c"]], ids=" ".join)
+def test_reading_a_live_tracepoint_without_root_says_it_needs_root(args):
+    proc = run_as_nobody(*args)
+    assert proc.returncode == 3, proc.stderr
+    assert "Reading this kernel's tracepoints needs root" in proc.stderr
+    assert "fix: Run it with sudo" in proc.stderr and "--file" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Unexpected error" not in proc.stderr
+
+
+@needs_root_to_drop
+def test_a_saved_format_file_needs_no_root():
+    saved = ROOT / "tests" / "unit" / "fixtures" / "formats" / "tcp_send_reset-5.15.format"
+    proc = run_as_nobody("format", "--file", saved, "--c")
+    assert proc.returncode == 0, proc.stderr
+    assert "struct tcp_send_reset_args {" in proc.stdout

@@ -2,6 +2,7 @@
 
 import ctypes
 import json
+import os
 import re
 import subprocess
 import sys
@@ -190,3 +191,102 @@ def test_an_event_name_that_starts_with_a_digit_parses_and_makes_valid_c_and_pyt
     compile(formats.ctypes_source(fmt), "<ctypes>", "exec")
     with pytest.raises(formats.FormatError, match="line 1"):
         formats.parse("name: 9p-client\nID: 7\nformat:\n\tfield:int a;\toffset:0;\tsize:4;\tsigned:1;\n")
+
+
+# -- issue 17: --file reads only a regular file of at most a format file's size ---------------------------------
+
+MIB = 1 << 20
+VALID = (FIXTURES / "tcp_send_reset-5.15.format").read_text()
+
+
+def bounded(memory=1 << 30):
+    """preexec_fn: at most `memory` bytes of address space, so a read without bounds fails instead of the machine."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    return limit
+
+
+def run_format_bounded(*args, timeout=20):
+    try:
+        return subprocess.run([sys.executable, "-m", "runner", "format", *map(str, args)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout, preexec_fn=bounded(),
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"format {' '.join(map(str, args))} still ran after {timeout} s")
+
+
+def make(kind, tmp_path):
+    """The path a row names: a device, a link to one, a FIFO without a writer, a folder, a file too large."""
+    if kind.startswith("/"):
+        return kind
+    path = tmp_path / kind
+    if kind == "link-to-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "link-to-urandom":
+        path.symlink_to("/dev/urandom")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "one-byte-too-many":
+        path.write_text(VALID + "\n" * (MIB + 1 - len(VALID)))
+    elif kind == "50-MB":
+        with open(path, "wb") as sparse:
+            sparse.truncate(50 * 1000 * 1000)
+    elif kind == "binary":
+        path.write_bytes(b"name: x\nID: 1\nformat:\n\xff\xfe\x00")
+    return path
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("/dev/zero", "/dev/zero is a character device, not a format file."),
+    ("/dev/urandom", "/dev/urandom is a character device, not a format file."),
+    ("link-to-zero", "link-to-zero (a link to /dev/zero) is a character device, not a format file."),
+    ("link-to-urandom", "(a link to /dev/urandom) is a character device, not a format file."),
+    ("fifo", "fifo is a named pipe (FIFO), not a format file."),
+    ("folder", "folder is a directory, not a format file."),
+    ("one-byte-too-many", "one-byte-too-many is larger than 1 MiB, and a format file is a few KB."),
+    ("50-MB", "50-MB is larger than 1 MiB, and a format file is a few KB."),
+    ("binary", "binary is not a text file (byte 23 is not UTF-8)."),
+])
+def test_cli_refuses_what_cannot_be_a_format_file_in_one_sentence(kind, says, tmp_path):
+    proc = run_format_bounded("--file", make(kind, tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert says in line, proc.stderr
+    assert "fix: " in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_reads_a_saved_file_through_a_link_and_up_to_the_bound(tmp_path):
+    link = tmp_path / "saved.format"
+    link.symlink_to(FIXTURES / "tcp_send_reset-5.15.format")
+    assert "struct tcp_send_reset_args {" in run_format_bounded("--file", link, "--c").stdout
+    padded = tmp_path / "padded.format"
+    padded.write_text(VALID + "\n" * (MIB - len(VALID)))  # exactly 1 MiB: a format file with blank lines after it
+    proc = run_format_bounded("--file", padded, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["name"] == "tcp_send_reset"
+
+
+def test_parse_file_reads_at_most_one_byte_past_the_bound_when_the_size_is_not_known(monkeypatch):
+    """/proc (like tracefs) says size 0: the cap on the read itself is what stops a long file."""
+    requested = []
+    real_read = os.read
+
+    def spy(fd, count):
+        requested.append(count)
+        return real_read(fd, count)
+    monkeypatch.setattr(formats, "MAX_FILE", 512)
+    monkeypatch.setattr(os, "read", spy)
+    with pytest.raises(FormatError, match="/proc/self/maps is larger than 512 bytes"):
+        formats.parse_file("/proc/self/maps")
+    assert sum(requested) <= 513
+
+
+def test_parse_file_keeps_its_errors_for_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(FormatError, match="There is no file"):
+        formats.parse_file(tmp_path / "absent")
+    with pytest.raises(FormatError, match="is a directory, not a format file"):
+        formats.parse_file(tmp_path)
