@@ -9,6 +9,7 @@ the repository's (.gitignore). `solution()` applies the patch to fresh copies wi
 Nothing here imports bcc.
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -66,13 +67,30 @@ def missing(lesson, directory=None):
 
 
 def _write_owned(path, text):
-    """Create `path` (never through a link), owned by the learner under sudo."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        user = progress.sudo_user()
-        if user is not None:
-            os.fchown(f.fileno(), user.pw_uid, user.pw_gid)
+    """Create or replace `path` with `text`, owned by the learner under sudo, and never through a link.
+
+    Root writes in the learner's folder here: the text goes to a new file beside `path` (O_EXCL, O_NOFOLLOW, in
+    the folder opened without following a link), which is renamed over it, so a symbolic or hard link planted at
+    `path` is replaced, never written through or handed over.
+    """
+    path = Path(path)
+    folder_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    tmp = f".{path.name}-{os.urandom(6).hex()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder_fd)
+        try:
+            with os.fdopen(fd, "w") as f:
+                user = progress.sudo_user()
+                if user is not None:
+                    os.fchown(f.fileno(), user.pw_uid, user.pw_gid)
+                f.write(text)
+            os.rename(tmp, path.name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=folder_fd)
+            raise
+    finally:
+        os.close(folder_fd)
 
 
 def prepare(lesson, restart=False):
@@ -91,7 +109,7 @@ def prepare(lesson, restart=False):
             continue
         try:
             if path.exists():
-                shutil.copyfile(path, path.with_name(name + ".previous"))
+                _write_owned(path.with_name(name + ".previous"), path.read_text())
             _write_owned(path, (lesson.folder / name).read_text())
         except OSError as err:
             raise EnvironmentNotReady(f"Could not write your copy {path} ({err.strerror}).",
@@ -133,5 +151,5 @@ def solution(lesson, into=None):
                    if (tmp / name).read_text() != (lesson.folder / name).read_text()}
         if into is not None:
             for name in copied(lesson):
-                shutil.copyfile(tmp / name, Path(into) / name)
+                _write_owned(Path(into) / name, (tmp / name).read_text())
     return changed

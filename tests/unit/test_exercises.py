@@ -78,6 +78,25 @@ def test_exercise_refuses_to_write_through_a_link(own_lessons, tmp_path, capsys)
     assert "symbolic link" in capsys.readouterr().err and target.read_text() == "keep\n"
 
 
+def test_restart_replaces_planted_links_and_never_writes_through_them(own_lessons, tmp_path):
+    """Under sudo root writes here: a link at <name>.previous, or a hard link at the learner's file, is replaced by
+    a file of its own, and what it pointed at is left as it was."""
+    exercise = own_lessons / "lesson1_hello" / "exercise"
+    assert main(["exercise", "lesson1"]) == 0
+    elsewhere, shared = tmp_path / "elsewhere", tmp_path / "shared"
+    elsewhere.write_text("keep\n")
+    shared.write_text("mine, also linked\n")
+    (exercise / "hello.c.previous").symlink_to(elsewhere)
+    (exercise / "hello.py").unlink()
+    (exercise / "hello.py").hardlink_to(shared)
+    assert main(["exercise", "lesson1", "--restart"]) == 0
+    assert elsewhere.read_text() == "keep\n" and shared.read_text() == "mine, also linked\n"
+    assert not (exercise / "hello.c.previous").is_symlink()
+    assert (exercise / "hello.py").read_text() == (own_lessons / "lesson1_hello" / "hello.py").read_text()
+    assert (exercise / "hello.py.previous").read_text() == "mine, also linked\n"
+    assert not [p.name for p in exercise.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_every_exercise_table_in_the_metadata_has_a_folder():
     for lesson in lessons.load_all():
         assert exercises.has_exercise(lesson), f"{lesson.id} has no exercise/check.py"
