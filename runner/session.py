@@ -281,5 +281,10 @@ def run(lesson, options, sink):
         finally:
             engine.close()
     if engine.summary is not None:
-        sink.summary(engine.summary)
+        try:
+            sink.summary(engine.summary)
+        except OSError:
+            if not code:
+                raise
+            # ended by a signal: after a SIGHUP the terminal is gone (EIO), and nobody is left to read the summary
     return code

@@ -1,18 +1,19 @@
 """Cleanup under faults: every lesson, interrupted at random moments, leaves nothing behind.
 
-Each lesson in lessons.toml is run 20 times as a learner runs it (`python3 -m runner lessonN`), and
+Each lesson in lessons.toml is run 21 times as a learner runs it (`python3 -m runner lessonN`), and
 interrupted once per run: during import and compile (before "Tracing" is printed), right after the
-probes are attached, while polling, and while the workload runs; with SIGINT, SIGTERM, Ctrl-C typed
-on a terminal, SIGKILL of the workload child, or SIGKILL of the runner itself. After each run:
+probes are attached, while polling, and while the workload runs; with SIGINT, SIGTERM, SIGHUP, Ctrl-C
+typed on a terminal, the terminal closed (its hang-up: SIGHUP, then every write fails with EIO), SIGKILL
+of the workload child, or SIGKILL of the runner itself. After each run:
 
 - no BPF program with one of the lesson's function names is left loaded, other than those a living
   process outside this test holds (developers may be running lessons on this machine meanwhile);
 - kprobe_events and uprobe_events in tracefs are as they were (BCC uses the perf PMUs: no entries);
 - no process started by the run is left (this test is a child subreaper: orphans come back to it),
   in particular no bcc-workload, even after SIGKILL of the runner (the workload dies with its parent);
-- the runner exited with a documented code (0 or 130 for Ctrl-C, 143 for SIGTERM, -9 when it was
-  SIGKILLed itself) and printed no Python traceback (nor did the workload, which shares its stderr);
-- on a terminal, its settings (echo, canonical mode, signals) are the same afterwards.
+- the runner exited with a documented code (0 or 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP, -9
+  when it was SIGKILLed itself) and printed no Python traceback (nor did the workload, which shares its stderr);
+- on a terminal that is still there, its settings (echo, canonical mode, signals) are the same afterwards.
 
 The moments come from a seeded generator: FAULT_SEED=N reproduces a run; failures name the seed.
 """
@@ -41,7 +42,7 @@ SEED = int(os.environ.get("FAULT_SEED") or random.SystemRandom().randrange(1 << 
 LESSONS = lessons.load_all()
 PR_SET_CHILD_SUBREAPER = 36
 
-# (moment, action, on a terminal): 20 per lesson. Ctrl-C on a terminal reaches the runner and its workload
+# (moment, action, on a terminal): 21 per lesson. Ctrl-C on a terminal reaches the runner and its workload
 # (the terminal's foreground process group); SIGINT and SIGTERM are sent to the runner alone.
 PLAN = [
     ("startup", "SIGINT", False), ("startup", "SIGTERM", False), ("startup", "SIGKILL runner", False),
@@ -49,12 +50,13 @@ PLAN = [
     ("attached", "SIGINT", False), ("attached", "SIGTERM", False), ("attached", "SIGKILL runner", False),
     ("attached", "Ctrl-C", True),
     ("polling", "SIGINT", False), ("polling", "SIGTERM", False), ("polling", "SIGKILL runner", True),
-    ("polling", "Ctrl-C", True),
+    ("polling", "Ctrl-C", True), ("polling", "hang-up", True),
     ("workload", "SIGINT", False), ("workload", "SIGTERM", False), ("workload", "SIGKILL runner", False),
-    ("workload", "SIGKILL workload", False), ("workload", "SIGKILL workload", False),
+    ("workload", "SIGKILL workload", False), ("workload", "SIGHUP", False),
     ("workload", "SIGKILL workload", True), ("workload", "Ctrl-C", True),
 ]
-EXPECTED = {"SIGINT": {0, 130}, "Ctrl-C": {0, 130}, "SIGTERM": {143}, "SIGKILL runner": {-9}, "SIGKILL workload": {0}}
+EXPECTED = {"SIGINT": {0, 130}, "Ctrl-C": {0, 130}, "SIGTERM": {143}, "SIGHUP": {129}, "hang-up": {129},
+            "SIGKILL runner": {-9}, "SIGKILL workload": {0}}
 TRACING = "Hit Ctrl-C to end"
 BUSY = "Another program is reading the kernel's trace_pipe"
 TTY_FLAGS = (("lflag", termios.ECHO), ("lflag", termios.ICANON), ("lflag", termios.ISIG), ("oflag", termios.OPOST),
@@ -226,6 +228,10 @@ class Run:
         try:
             if self.action == "Ctrl-C":
                 os.write(self.master, b"\x03")
+            elif self.action == "hang-up":  # the terminal's window closed: what the runner prints after is lost
+                self.fds.remove(self.master)
+                os.close(self.master)
+                self.master = None
             elif self.action == "SIGKILL workload":
                 alive = [p for p in self.workload_pids if p in children_of(self.proc.pid)]
                 if not alive:
@@ -233,7 +239,7 @@ class Run:
                     return
                 os.kill(alive[0], signal.SIGKILL)
             else:
-                os.kill(self.proc.pid, {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM,
+                os.kill(self.proc.pid, {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP,
                                         "SIGKILL runner": signal.SIGKILL}[self.action])
         except ProcessLookupError:
             self.note += ", but the process had just ended"
@@ -255,7 +261,8 @@ class Run:
 
     def close(self):
         if self.tty:
-            os.close(self.master)
+            if self.master is not None:
+                os.close(self.master)
             os.close(self.slave)
 
 
@@ -333,7 +340,7 @@ def test_interrupted_anywhere_a_lesson_leaves_nothing_behind(lesson, subreaper):
                 at = run.output.find(text)
                 assert at < 0, f"{run}: a Python traceback\n{run.output[max(0, at - 500):][:3000]}"
             check_nothing_left(run, names, programs_before, events_before, tree_before)
-            if tty:
+            if tty and run.master is not None:
                 assert tty_state(run.slave) == run.tty_before, f"{run}: terminal settings changed"
         finally:
             if run.proc.poll() is None:
