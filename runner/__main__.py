@@ -26,6 +26,7 @@ try:
         os.environ["BCC_LESSONS_NO_REEXEC"] = "1"  # once: the .venv's Python does not look again
         os.execv(_PYTHON, [_PYTHON, "-m", "runner", *sys.argv[1:]])
     import argparse
+    import errno
     import json
     import math
 
@@ -55,7 +56,8 @@ exit codes:
     2  usage error (unknown lesson, bad flag)
     3  environment not ready (not root, bcc or headers missing, tracefs unmounted):
        the message says the fix; python3 -m runner doctor checks everything
-    130  Ctrl-C before the lesson was loaded (nothing was attached yet)
+    129  SIGHUP (the terminal closed): everything was detached, then the runner stopped
+    130  Ctrl-C before the lesson was loaded (nothing was attached yet), or during a check
     143  SIGTERM: everything was detached, then the runner stopped
 """
 
@@ -374,6 +376,10 @@ def cmd_notebook(args):
 
 
 def main(argv=None):
+    if sys.stdout is None:  # started with standard output closed (>&-)
+        _error(errors.UsageError("Standard output is closed, so the runner has nowhere to print.",
+                                 fix="Run it again with its output going to the terminal, a file or a pipe."))
+        return errors.USAGE
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv  # accepted wherever it is typed, before the command or after the lesson
     argv = [a for a in argv if a != "--debug"]
@@ -393,25 +399,61 @@ def main(argv=None):
         if args.command == "run" and code == 0:
             from . import progress
             progress.note_run(args.lesson)  # for python3 -m runner progress and next
+        sys.stdout.flush()  # a full disk is said here, not as an error Python ignores at exit
         return code
     except errors.RunnerError as err:
         if args.debug:
             raise
-        render.error(err)
+        _error(err)
         return err.code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (| head): nothing more to say, and no one to say it to
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
+        _drop_stdout()
         return 0
     except errors.Terminated as term:  # SIGTERM held during cleanup, delivered once it was done
         return 128 + term.signum
-    except Exception as err:
-        if args.debug:
-            raise
-        render.error(errors.LessonFailed(f"Unexpected error: {err}.", fix="Run again with --debug to see the traceback, "
-                                         "and report it if the lesson's files are unchanged."))
+    except OSError as err:
+        if args.debug or err.errno not in OUTPUT_ERRNOS:
+            return _unexpected(err, args)
+        _drop_stdout()
+        from . import signals
+        if signals.hung_up():  # the terminal closed: SIGHUP, then every write fails (EIO); nobody is left to tell
+            return 128 + signals.signal.SIGHUP
+        _error(errors.EnvironmentNotReady(f"Could not write the output ({err.strerror}).",
+                                          fix="Send it where it can be written: a file with room, a pipe (| less), or the "
+                                              "terminal."))
         return errors.LESSON_FAILED
+    except Exception as err:
+        return _unexpected(err, args)
+
+
+# A write to stdout failed: a full disk or quota (> /dev/full), a file too big, a terminal gone (EIO, ENXIO), an
+# output not open for writing (EBADF: 1<&0). A run detached before the error got here.
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.ENXIO, errno.EBADF}
+
+
+def _drop_stdout():
+    """What is left in stdout's buffer goes nowhere: no second error when Python flushes it at exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _error(err):
+    try:
+        render.error(err)
+    except OSError:  # stderr is gone too (a closed terminal): the exit code says it
+        pass
+
+
+def _unexpected(err, args):
+    if args.debug:
+        raise err
+    _error(errors.LessonFailed(f"Unexpected error: {err}.", fix="Run again with --debug to see the traceback, "
+                               "and report it if the lesson's files are unchanged."))
+    return errors.LESSON_FAILED
 
 
 if __name__ == "__main__":

@@ -47,6 +47,11 @@ def terminated_by_signals():
             signal.signal(s, h)
 
 
+def hung_up():
+    """Whether a SIGHUP ended the last run (the terminal closed)."""
+    return getattr(_state, "ended", None) == signal.SIGHUP
+
+
 def raise_if_ended():
     """Raise Terminated again for a SIGTERM or SIGHUP that arrived but was swallowed on the way."""
     signum = getattr(_state, "ended", None)

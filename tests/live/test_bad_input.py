@@ -75,6 +75,11 @@ CASES = [
         "The kernel's verifier rejected hello()", pytest.mark.bpf),
     row("unwritable state file", "unwritable state", ["solution", "lesson1", "--yes"], 0,
         "(Not a directory); set XDG_STATE_HOME to a directory you can write to keep it."),
+    row("stdout closed", "stdout closed", ["list"], 2, "Standard output is closed, so the runner has nowhere to print."),
+    row("stdout on a full disk", "stdout full", ["show", "lesson1"], 1, "Could not write the output (No space left on "
+        "device)."),
+    row("a run's output on a full disk", "stdout full", ["lesson2", "--no-code"], 1, "Could not write the output (No "
+        "space left on device).", pytest.mark.bpf),
     row("full disk for the state file", "full disk", ["lesson5", "--events", "1", "--json"], 0,
         "(No space left on device); set XDG_STATE_HOME to a directory you can write", needs_root, pytest.mark.bpf),
 ]
@@ -134,6 +139,10 @@ def command(setup, argv, tmp_path):
         state.mkdir()
         fill = f"mount -t tmpfs -o size=8k none {state}\nhead -c 1M /dev/zero > {state}/filler 2>/dev/null || true"
         full = in_private_mounts(fill, full)
+    if setup == "stdout closed":
+        full = ["sh", "-c", 'exec "$@" >&-', "sh", *full]
+    elif setup == "stdout full":
+        full = ["sh", "-c", 'exec "$@" > /dev/full', "sh", *full]
     return full, env, preexec
 
 
