@@ -26,6 +26,7 @@ try:
         os.environ["BCC_LESSONS_NO_REEXEC"] = "1"  # once: the .venv's Python does not look again
         os.execv(_PYTHON, [_PYTHON, "-m", "runner", *sys.argv[1:]])
     import argparse
+    import contextlib
     import errno
     import json
     import math
@@ -322,7 +323,7 @@ def run_options(args, lesson):
     load_args = dict(targets.params(args), **lesson_flags(lesson, args.rest))
     return session.RunOptions(duration=args.duration, events=args.events, pages=args.pages, interval=args.interval,
                               workload=not args.no_workload and args.pid is None,  # --pid: the learner's process
-                              load_args=load_args, show_code=not args.no_code)
+                              load_args=load_args, show_code=not args.no_code, interruptible_load=True)
 
 
 def cmd_run(args):
@@ -376,6 +377,19 @@ def cmd_notebook(args):
 
 
 def main(argv=None):
+    code = _main(argv)
+    session = sys.modules.get(f"{__package__}.session")
+    if session is not None and session.ABANDONED:  # a signal came while BCC compiled: end now (session.ABANDONED)
+        with contextlib.suppress(OSError, ValueError):
+            print("Stopped while BCC compiled and loaded the program: nothing of it stays in the kernel.",
+                  file=sys.stderr)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv):
     if sys.stdout is None:  # started with standard output closed (>&-)
         _error(errors.UsageError("Standard output is closed, so the runner has nowhere to print.",
                                  fix="Run it again with its output going to the terminal, a file or a pipe."))

@@ -11,6 +11,7 @@ again on the same load (a notebook's second Start). `run()` is the command line'
 with SIGTERM/SIGHUP and Ctrl-C handled as a learner expects.
 """
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ class RunOptions:
     show_code: bool = True       # print the BPF program before loading it
     histogram: bool = True       # read the lesson's histogram at the end (checks judge rows, not its shape)
     ctrl_c_ends_trace: bool = True  # Ctrl-C: the last read and the summary (a learner's run); False: it propagates
+    interruptible_load: bool = False  # the command line: compile in a thread, so Ctrl-C and SIGTERM end it at once
 
 
 class Sink:
@@ -76,14 +78,53 @@ class Sink:
         pass
 
 
-def load(glue, program_path, **kwargs):
+# Loads a signal interrupted: their threads still compile in libbcc. The process must end with os._exit(): a
+# normal exit would run libbcc's (LLVM's) destructors under a thread that is using them.
+ABANDONED = []
+
+
+def _interruptible(call, kwargs):
+    """call(**kwargs) in a thread of its own, the main thread waiting for it.
+
+    BCC's compile (clang) and the verifier run in C, where a signal waits until they return: minutes for a big
+    program. Waiting here, the main thread takes Ctrl-C, SIGTERM and SIGHUP at once; the load goes on in its thread
+    until the process ends, and nothing it attaches outlives the process (the kernel closes its descriptors).
+    """
+    done, finished = {}, threading.Event()
+
+    def work():
+        try:
+            done["value"] = call(**kwargs)
+        except BaseException as err:  # handed to the main thread, which raises it
+            done["error"] = err
+        finally:
+            finished.set()
+
+    thread = threading.Thread(target=work, name="bcc-load", daemon=True)
+    thread.start()
+    try:
+        while not finished.wait(0.05):  # an Event, not join(): a join cut short by Ctrl-C thinks the thread ended
+            pass
+    except BaseException:
+        if not finished.is_set():
+            ABANDONED.append(thread)
+        elif "value" in done:  # it had just loaded and attached: detach before the signal goes on
+            done["value"][0].cleanup()
+        raise
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
+
+
+def load(glue, program_path, interruptible=False, **kwargs):
     """Call the glue's load() while capturing libbcc's output; returns (b, probes, warnings).
 
     program_path: the .c file the glue compiles, which compiler and verifier messages point into.
+    interruptible: in a thread of its own (see _interruptible()).
     """
     with captured_stderr() as out:
         try:
-            b, probes = glue.load(**kwargs)
+            b, probes = _interruptible(glue.load, kwargs) if interruptible else glue.load(**kwargs)
         except Exception as err:
             failure = err
         else:
@@ -119,7 +160,8 @@ class Run:
         targets.check_accepted(lesson, opts.load_args)
         self.glue = lesson.import_glue(opts.glue_folder)
         self.sink.say("Compiling and loading...")
-        self.b, probes, self.warnings = load(self.glue, self.program_path, **opts.load_args)
+        self.b, probes, self.warnings = load(self.glue, self.program_path, interruptible=opts.interruptible_load,
+                                             **opts.load_args)
         signals.raise_if_ended()
         if self.warnings:
             self.sink.note(self.warnings)

@@ -84,7 +84,8 @@ def run(lesson, directory=None):
     doctor.require_basics()
     meta = lesson.exercise
     options = session.RunOptions(duration=meta.duration, workload_params=meta.workload, interval=meta.interval,
-                                 glue_folder=directory, show_code=False, histogram=False, ctrl_c_ends_trace=False)
+                                 glue_folder=directory, show_code=False, histogram=False, ctrl_c_ends_trace=False,
+                                 interruptible_load=True)
     sink = Collect()
     engine = session.Run(lesson, options, sink)
     with signals.terminated_by_signals():

@@ -355,3 +355,40 @@ def test_interrupted_anywhere_a_lesson_leaves_nothing_behind(lesson, subreaper):
     print(f"\n{lesson.id}: {len(plan)} interrupted runs in {TOTALS[lesson.id][1]} s, 0 leaks; landed {landed}; "
           f"{busy} runs again because another process held trace_pipe, {early} because Python itself was still "
           f"starting (FAULT_SEED={SEED})")
+
+
+SLOW_LINES = 3000  # bpf_trace_printk() calls: a program that BCC compiles and the verifier checks for seconds
+
+
+@pytest.mark.parametrize("action, expected", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_signal_during_a_long_compile_ends_the_check_at_once(action, expected, tmp_path, subreaper):
+    """BCC's compile and the verifier run in C, where a signal waits until they return: the runner compiles in a
+    thread of its own, so Ctrl-C, SIGTERM and SIGHUP end it at once, with nothing attached and no attempt counted."""
+    from tests.support import learner_copy
+    lesson = lessons.find("lesson1")
+    copy = learner_copy(lesson, tmp_path)
+    program = copy / lesson.program_path.name
+    lines = "".join(f'    bpf_trace_printk("line {i}\\n");\n' for i in range(SLOW_LINES))
+    text = program.read_text()
+    assert text.count("return 0;") == 1
+    program.write_text(text.replace("return 0;", lines + "    return 0;"))
+    state = tmp_path / "state"
+    names, programs_before, events_before, tree_before = program_names(lesson), set(bpf_programs()), \
+        probe_events(), set(descendants())
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "check", "lesson1", "--dir", str(copy)], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, XDG_STATE_HOME=str(state)))
+    time.sleep(1.5)  # imported and compiling: the compile alone takes several seconds
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(getattr(signal, action))
+    out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert shell_code(proc.returncode) == expected, (proc.returncode, out, err)
+    assert "Stopped while BCC compiled and loaded the program: nothing of it stays in the kernel." in err, err
+    assert "Traceback" not in out + err and "FAIL" not in out, out + err
+    assert took < 1.0, f"the runner took {took:.1f} s to end after {action}: it waited for the compile"
+    assert not (state / "bcc-lessons" / "progress.json").exists(), "an interrupted check counted as an attempt"
+    run = f"{action} during a {SLOW_LINES}-line compile"
+    check_nothing_left(run, names, programs_before, events_before, tree_before)
+    print(f"\n{action}: the check ended {took:.2f} s after the signal, exit {expected}")
