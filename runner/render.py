@@ -180,18 +180,23 @@ def plural(n, word):
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+def caused(work):
+    """The events the workload's report says it caused: its ops and its "also" ([{"count", "why"}])."""
+    return work["ops"] + sum(a["count"] for a in work.get("also") or [] if a.get("count"))
+
+
 def accounted(work, seen):
     """What makes the workload's events add up: its ops, the events it causes besides them (its report's "also":
     [{"count", "why"}], such as its own start), and what is left over either way."""
     also = [a for a in work.get("also") or [] if a.get("count")]
-    caused = work["ops"] + sum(a["count"] for a in also)
+    total = caused(work)
     text = ""
     if also:
         text = f": its {work['ops']}, and " + "; and ".join(f"{a['count']} more: {a['why']}" for a in also)
-    if seen < caused:
-        text += f" ({caused - seen} of the {caused} it caused did not arrive)"
-    elif seen > caused:
-        text += f" ({seen - caused} more than it made: other code in its process{' or children' if work.get('pids') else ''})"
+    if seen < total:
+        text += f" ({total - seen} of the {total} it caused did not arrive)"
+    elif seen > total:
+        text += f" ({seen - total} more than it made: other code in its process{' or children' if work.get('pids') else ''})"
     return text
 
 
@@ -200,6 +205,8 @@ def summary_lines(summary, attached=False):
     s = summary
     table = "rows" in s  # a map lesson: rows aggregate events in the kernel
     lost = "loss is not reported by trace_pipe" if s["lost"] is None else f"{s['lost']} lost"
+    if s.get("lost_unreported"):
+        lost = f"{s['lost']} lost as the kernel reported, at least {s['lost'] + s['lost_unreported']} in fact"
     if table:
         lines = [f"{s['events']} events counted in the kernel, shown as {plural(s['rows'], 'row')} over "
                  f"{plural(s['intervals'], 'interval')} in {s['duration']:.1f} s."]
@@ -223,6 +230,10 @@ def summary_lines(summary, attached=False):
         lines[:0] = log2_lines(hist["label"], hist["buckets"]) + [""]
     if s["lost"]:
         lines.append(f"{s['lost']} events were lost: the buffer filled faster than user space read it.")
+    if s.get("lost_unreported"):
+        lines.append(f"The kernel reported {s['lost']} lost, yet {s['lost'] + s['lost_unreported']} of the workload's "
+                     "events did not arrive: it reports a loss only with the next event written to that CPU's buffer, "
+                     "so its figure is a lower bound (the workload's own count is exact).")
     if s.get("stopped"):
         lines.append("Stopped before the end of the duration.")
     lines.append("Probes: " + ", ".join(f"{p['mechanism']} {p['target']}" for p in s["probes"])

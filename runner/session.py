@@ -291,6 +291,12 @@ class Run:
         s["duration"] = round(time.monotonic() - started, 3)
         s["lost"] = self.source.lost
         s["workload_events"] = self._workload_events()
+        work = s.get("workload")
+        if s["lost"] is not None and work and "rows" not in self.source.describe():
+            # the kernel tells of a loss with the next event written to that CPU's buffer: none came after the last
+            missing = render.caused(work) - s["workload_events"]
+            if missing > s["lost"]:
+                s["lost_unreported"] = missing - s["lost"]
         s.update(self.source.describe())
 
     def close(self):

@@ -6,6 +6,9 @@ Two halves of one chain:
   either delivered or counted lost, and some are lost.
 - The summary reports that count: lesson 2 with --pages 1, run in this process, prints a --json summary whose
   `lost` is exactly the total BCC handed to the perf buffer's lost callback (and the text summary says it).
+- Where the kernel cannot report a loss (it does with the next event written to that CPU's ring, and none came
+  after the reader was stopped), the summary says how many of the workload's events never arrived, from the
+  workload's own count, and calls the kernel's figure a lower bound.
 """
 
 import io
@@ -92,4 +95,33 @@ def test_the_summary_and_json_report_exactly_the_lost_callbacks_total(monkeypatc
     # and where it happened, between the events, as lesson 2's own print_lost does: the lines add up to the total
     said = [int(m) for m in re.findall(r"^Lost (\d+) events: the buffer filled", text, re.M)]
     assert said and sum(said) == lost, said
+    assert_nothing_left(before, {"hello"})
+
+
+def test_a_reader_stopped_through_the_end_of_the_workload_is_told_of_the_losses_the_kernel_never_reported():
+    """SIGSTOP the runner from just after "Tracing" until the workload is done: the ring fills, every later event
+    (the per-CPU ones that would carry the loss reports too) is dropped, and the kernel reports none of it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support import ROOT
+    before = kernel_state()
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "lesson2", "--pages", "1", "--json"], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while "Hit Ctrl-C" not in proc.stderr.readline():
+        assert proc.poll() is None, proc.communicate()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGSTOP)
+    time.sleep(2.5)  # the workload's forks, burst and per-CPU events take about 1.5 s
+    proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    s = json.loads(out.strip().splitlines()[-1])["summary"]
+    work = s["workload"]
+    from runner.render import caused
+    missing = caused(work) - s["workload_events"]
+    assert missing > s["lost"], f"the stop lost nothing the kernel left unreported: {s}"
+    assert s["lost_unreported"] == missing - s["lost"], s
     assert_nothing_left(before, {"hello"})

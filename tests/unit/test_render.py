@@ -124,6 +124,17 @@ def test_the_workload_summary_adds_up_its_children_and_what_else_it_caused():
         "the map counted 104 for its pid: its 103, and 1 more: Python's own call at start-up.")
 
 
+def test_losses_the_kernel_never_reported_are_said_and_its_figure_called_a_lower_bound():
+    base = {"events": 90, "lost": 2, "duration": 1.0, "probes": [], "fallbacks": [], "kernel": "6.18",
+            "workload": {"pid": 9, "comm": "bcc-workload", "ops": 407, "what": "clone() calls"},
+            "workload_events": 88, "lost_unreported": 317}
+    lines = render.summary_lines(base)
+    assert lines[0] == "90 events in 1.0 s, 2 lost as the kernel reported, at least 319 in fact."
+    assert any(line.startswith("The kernel reported 2 lost, yet 319 of the workload's events did not arrive: "
+                               "it reports a loss only with the next event written to that CPU's buffer") for line in lines)
+    assert not any("lower bound" in line for line in render.summary_lines(dict(base, lost_unreported=0)))
+
+
 def test_a_burst_of_events_alike_but_for_their_time_prints_as_one_line_and_a_count_and_json_keeps_each():
     from runner import lessons
     lesson = lessons.find("lesson2")
