@@ -2,7 +2,7 @@
 //
 // BCC attaches a function by its name alone: kprobe__tcp_sendmsg() runs when
 // the kernel enters tcp_sendmsg(), kretprobe__tcp_sendmsg() when it returns.
-// No attach_kprobe() call is needed in Python.
+// No attach_kprobe() call is needed in Python (-DEXPLICIT=1 below shows it).
 #include <uapi/linux/ptrace.h>  // struct pt_regs: the CPU registers at the probe
 
 // The probed function's argument types. Pointers to them are all this file
@@ -11,7 +11,15 @@
 struct sock;
 struct msghdr;
 
-#ifdef NO_KPROBES
+#ifdef EXPLICIT
+// Built with -DEXPLICIT=1 (python3 -m runner lesson4 --explicit): the same two
+// functions under plain names. Without the prefix BPF() attaches nothing by
+// itself; kprobes.py attaches them by hand, naming the kernel function:
+//   b.attach_kprobe(event="tcp_sendmsg", fn_name="trace_sendmsg_entry")
+//   b.attach_kretprobe(event="tcp_sendmsg", fn_name="trace_sendmsg_return")
+#define kprobe__tcp_sendmsg    trace_sendmsg_entry
+#define kretprobe__tcp_sendmsg trace_sendmsg_return
+#elif defined(NO_KPROBES)
 // Built with -DNO_KPROBES=1 on a kernel without kprobes (CONFIG_KPROBES off):
 // BCC would try to attach the kprobe__/kretprobe__ functions as soon as it
 // loads this file, and fail. These two lines give them names without the

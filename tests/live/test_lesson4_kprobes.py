@@ -13,7 +13,8 @@ from tests.support import assert_nothing_left, kernel_state, lesson_programs, ru
 
 pytestmark = [pytest.mark.bpf, pytest.mark.kprobe]
 KPROBE_NAMES = {"kprobe__tcp_sendmsg", "kretprobe__tcp_sendmsg",
-                "noattach_kprobe__tcp_sendmsg", "noattach_kretprobe__tcp_sendmsg"}
+                "noattach_kprobe__tcp_sendmsg", "noattach_kretprobe__tcp_sendmsg",
+                "trace_sendmsg_entry", "trace_sendmsg_return"}  # with --explicit
 PROGRAMS = KPROBE_NAMES | {"tracepoint__syscalls__sys_enter_sendto", "tracepoint__sock__sock_send_length"}
 PROGRAMS |= lesson_programs("lesson4")  # with noattach_kprobe__tcp_sendmsg, its name on a kernel without kprobes
 
@@ -23,9 +24,11 @@ def glue():
 
 
 @pytest.mark.per_kernel  # kprobes, and the tracepoints of the fallback: what the kernel has
-def test_lesson4_counts_the_workloads_tcp_bytes_exactly():
+@pytest.mark.parametrize("form", [[], ["--explicit"]], ids=["kprobe__names", "explicit_attach"])
+def test_lesson4_counts_the_workloads_tcp_bytes_exactly(form):
+    """The prefix form and the explicit-attach form (--explicit) count the same bytes."""
     before = kernel_state()
-    events, summary = run_json("lesson4")
+    events, summary = run_json("lesson4", *form)
     work = summary["workload"]
     assert work["source"] == "lessons/lesson4_kprobes/workload.py" and work["sizes"] == [100, 2000, 30000]
     mine = [e for e in events if e["pid"] == work["pid"]]
@@ -38,6 +41,29 @@ def test_lesson4_counts_the_workloads_tcp_bytes_exactly():
         assert summary["fallbacks"] and "CONFIG_KPROBES" in summary["fallbacks"][0]
     else:
         assert {p["mechanism"] for p in summary["probes"]} == {"kprobe", "kretprobe"}
+    assert_nothing_left(before, PROGRAMS)
+
+
+@pytest.mark.per_kernel  # kprobes, and the tracepoints of the fallback: what the kernel has
+def test_lesson4_explicit_form_attaches_by_hand_or_verifies_its_functions_without_kprobes():
+    module = glue()
+    before = kernel_state()
+    old = kprobe_programs()
+    b, probes = module.load(explicit=True)
+    try:
+        new = {name for i, name in kprobe_programs().items() if i not in old}
+        for name in module.EXPLICIT_FUNCTIONS.values():
+            assert b.funcs[name.encode()].fd >= 0  # loaded: through the verifier
+            assert name in new or name[:15] in new, f"{name} is not loaded as a kprobe program: {new}"
+        assert not any(name.startswith((b"kprobe__", b"kretprobe__", b"noattach_")) for name in b.funcs)
+        if module.kernel_has_kprobes():  # attached by attach_kprobe() and attach_kretprobe()
+            assert probes == [("kprobe", "tcp_sendmsg"), ("kretprobe", "tcp_sendmsg")]
+            assert b.num_open_kprobes() == 2
+        else:
+            assert probes == [("tracepoint", "syscalls:sys_enter_sendto"), ("tracepoint", "sock:sock_send_length")]
+            assert b.num_open_kprobes() == 0
+    finally:
+        b.cleanup()
     assert_nothing_left(before, PROGRAMS)
 
 
