@@ -1,5 +1,7 @@
 import ctypes
 import json
+import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -19,10 +21,13 @@ def glue():
     return lessons.find("lesson6").import_glue()
 
 
-def waiting_workload(count, function_calls=3):
-    """A strlen workload that waits for a line on stdin before its calls, so a probe can attach to its pid first."""
+def waiting_workload(count, function_calls=3, **params):
+    """A strlen workload that waits for a line on stdin before its calls, so a probe can attach to its pid first.
+    params: more of its run()'s parameters (programs=N, program=PATH)."""
     argv = [sys.executable, str(ROOT / "runner" / "workload.py"), str(lessons.find("lesson6").workload_path), "--count", str(count),
             "--function-calls", str(function_calls), "--wait", "1"]
+    for key, value in params.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
     return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
@@ -221,3 +226,51 @@ def test_lesson6_run_on_a_pid_ends_when_that_process_exits():
         target.wait()
     assert proc.returncode == 0, proc.stderr
     assert f"Process {target.pid} (--pid) has exited" in proc.stdout + proc.stderr
+
+
+def program_starts(glue, binary, function, n, program):
+    """Probe binary:function for every process, let the workload start `program` n times; its report and the rows."""
+    before = kernel_state()
+    proc = waiting_workload(0, function_calls=0, programs=n, program=program)
+    b, probes = glue.load(binary=binary, function=function)  # no pid: the started programs are new processes
+    try:
+        report = go(proc)
+        rows = glue.snapshot(b)
+    finally:
+        b.cleanup()
+    assert_nothing_left(before, PROGRAMS)
+    return report, [r for r in rows if r["function"] == function], probes
+
+
+@pytest.mark.parametrize("n", [1, 25])
+def test_lesson6_main_uprobe_counts_exactly_the_workloads_n_program_starts(glue, n):
+    """attach_uprobe(name=BASH, sym="main"): every process that runs the program calls its main once."""
+    from bcc import BPF
+    bash = os.path.realpath(shutil.which("bash"))
+    if not BPF.get_user_functions_and_addresses(bash, "^main$"):
+        pytest.skip(f"{bash} has no symbol main (stripped)")
+    report, rows, probes = program_starts(glue, bash, "main", n, bash)
+    assert probes[2] == ("uprobe", f"{bash}:main")
+    assert len(report["pids"]) == len(set(report["pids"])) == report["programs"] == n
+    # other bash processes on this machine count too, each under its own pid: the workload's n are exactly these
+    mine = [r for r in rows if r["pid"] in report["pids"]]
+    assert sorted(r["pid"] for r in mine) == sorted(report["pids"])  # one row each
+    assert all(r["count"] == 1 and r["comm"] == "bash" for r in mine), mine
+    assert sum(r["count"] for r in mine) == n == report["ops"]
+    assert not any(r["pid"] == report["pid"] for r in rows)  # the workload itself never runs bash's main
+
+
+def test_lesson6_the_interpreters_main_is_a_jump_to_py_bytesmain_which_counts_each_start(glue):
+    """python3's main() is `return Py_BytesMain(argc, argv);`: in python3 itself on Debian (where main is in no
+    symbol table), in libpython3.X.so on Fedora and Arch. Py_BytesMain is exported, so BCC finds it in either."""
+    python, _ = glue.implementation(ctypes.pythonapi.Py_BytesMain)  # the file that holds it in this Python
+    interpreter = os.path.realpath(sys.executable)
+    if python == interpreter:  # linked statically: is main findable in this (stripped) program?
+        from bcc import BPF
+        if not BPF.get_user_functions_and_addresses(interpreter, "^main$"):
+            with pytest.raises(LookupError, match="has no function named main"):
+                glue.load(binary=interpreter, function="main")
+    report, rows, _ = program_starts(glue, python, "Py_BytesMain", 10, interpreter)
+    mine = [r for r in rows if r["pid"] in report["pids"]]
+    assert sorted(r["pid"] for r in mine) == sorted(report["pids"]) and all(r["count"] == 1 for r in mine), mine
+    assert sum(r["count"] for r in mine) == 10 == report["ops"]
