@@ -11,7 +11,7 @@ import re
 import tempfile
 
 from . import targets
-from .errors import LessonFailed
+from .errors import LessonFailed, RunnerError
 from .lessons import ROOT
 
 
@@ -139,6 +139,8 @@ def last_compile(output):
 
 def explain_load_failure(err, output, program_path):
     """Turn BCC's exception and captured output into one sentence and a fix; program_path: the .c file loaded."""
+    if isinstance(err, RunnerError):  # already one sentence (lessons.Lesson.import_glue's checks of what load() did)
+        return type(err)(str(err), fix=err.fix, details=err.details)
     output = last_compile(output)
     usage = targets.explain(err)  # no such pid, binary or function: the learner's to fix
     if usage is not None:

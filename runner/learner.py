@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import exercises, lessons, progress
-from .errors import UsageError
+from .errors import LessonFailed, UsageError
 
 
 def _warn(sentences):
@@ -44,6 +44,16 @@ def cmd_exercise(args):
     return 0
 
 
+def _title(lesson):
+    """The exercise's title for check's first line, and a warning where its task README cannot give it: the check
+    itself needs only the learner's files and check.py, so a missing task costs its title, not the check's results."""
+    try:
+        return exercises.task(lesson), []
+    except LessonFailed as err:
+        return None, [f"{str(err)[0].lower()}{str(err)[1:].rstrip('.')}, so the check ran without its title; "
+                      f"{err.fix[0].lower()}{err.fix[1:]}"]
+
+
 def cmd_check(args):
     from . import verify
     lesson = exercises.require(args.lesson)
@@ -64,7 +74,9 @@ def cmd_check(args):
         _warn(warnings)
         return 0 if passed else 1
     files = ", ".join(str(shown(p)) for p in exercises.learner_files(lesson, directory))
-    print(f"Checking {lesson.id}'s exercise ({exercises.task(lesson)}): {files}")
+    title, missing = _title(lesson)
+    warnings = missing + warnings
+    print(f"Checking {lesson.id}'s exercise{f' ({title})' if title else ''}: {files}")
     for r in results:
         print(f"  {'ok  ' if r.passed else 'FAIL'}  {r.message}")
         if r.details:

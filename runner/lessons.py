@@ -3,9 +3,13 @@
 A lesson is its folder plus its entry there; nothing else in runner/ names a lesson.
 The entry is validated as it is read: an unknown key, a value of the wrong type, a
 missing file or a number used twice is one sentence naming the lesson and the key.
+What only the compiled program can tell (that events = "perf:<table>" names one of its
+BPF_PERF_OUTPUT tables) is checked as soon as the glue's load() returns.
 No BPF import here: `list` and `show` work without root and without bcc.
 """
 
+import contextlib
+import functools
 import importlib.util
 import os
 import re
@@ -24,6 +28,8 @@ def lessons_dir():
 
 
 EVENT_SOURCES = ("trace_pipe", "perf:", "table")
+_EVENTS = re.compile(r"trace_pipe|table|perf:[A-Za-z_][A-Za-z0-9_]*")  # perf:<the BPF_PERF_OUTPUT's C name>
+GLUE_CALLS = {"trace_pipe": "record", "perf": "record", "table": "snapshot"}  # what the runner calls in the glue
 OPTIONS = {"pid": "--pid", "probe": "--probe"}  # the runner's own flags a lesson may accept
 FLAG_TYPES = {"int": int, "float": float, "str": str, "bool": bool}  # a lesson's own flags: --name VALUE
 
@@ -116,7 +122,14 @@ class Lesson:
         missing = {}
         for call, sentence in self.bcc_fallbacks.items():
             module, _, attribute = call.partition(".")
-            found = importlib.import_module(f"bcc.{module}")
+            try:
+                found = importlib.import_module(f"bcc.{module}")
+            except ModuleNotFoundError as err:
+                if err.name != f"bcc.{module}":
+                    raise  # bcc itself: the doctor's and the run's own check says that
+                raise LessonFailed(f"{self.id}'s bcc_fallbacks names {call!r}, but BCC has no module bcc.{module}.",
+                                   fix="Fix the key in lessons.toml: module.Class.call of BCC's Python module, e.g. "
+                                       "table.HashTable.items_lookup_batch.") from None
             for name in attribute.split("."):
                 found = getattr(found, name, None)
             if found is None:
@@ -133,18 +146,92 @@ class Lesson:
         except OSError as err:
             raise LessonFailed(f"{self.id}'s text {self.readme_path} cannot be read ({err.strerror}).",
                                fix="Restore it with: git checkout -- " + str(self.readme_path)) from None
+        except UnicodeDecodeError as err:
+            raise LessonFailed(f"{self.id}'s text {self.readme_path} is not UTF-8 text (byte {err.start} is not).",
+                               fix=f"Save it as UTF-8, or restore it with: git checkout -- {self.readme_path}") from None
         body = text.split("\n## ", 1)[0]
         paragraphs = [p.strip() for p in body.split("\n\n") if p.strip() and not p.startswith("#")]
         return paragraphs[0] if paragraphs else ""
 
+    @property
+    def perf_table(self):
+        """The BPF_PERF_OUTPUT table events = "perf:<table>" names, or None for the other sources."""
+        return self.events.split(":", 1)[1] if self.events.startswith("perf:") else None
+
     def import_glue(self, folder=None):
-        """Import the lesson's own Python file (<name>.py), from its folder or another one, as a module."""
+        """Import the lesson's own Python file (<name>.py), from its folder or another one, as a module.
+
+        The module's load() is wrapped by _checked_load(): what it loaded is checked against lessons.toml, and an
+        attach that failed for a --pid is explained by that process.
+        """
         path = Path(folder or self.folder) / self.glue_path.name
         spec = importlib.util.spec_from_file_location(f"lesson_{self.name}", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
+        calls = {"load": "the runner calls to compile and attach the program",
+                 GLUE_CALLS[self.events.split(":")[0]]: f'the runner calls for events = "{self.events}" in lessons.toml'}
+        if self.histogram:
+            calls["histogram"] = "the runner calls for the histogram lessons.toml declares"
+        for name, why in calls.items():
+            if not callable(getattr(module, name, None)):
+                raise LessonFailed(f"{self.id}'s glue {path} has no function {name}(), which {why}.",
+                                   fix=f"Define {name}() in {path.name}, as the lesson's own {self.glue_path.name} does.")
+        module.load = self._checked_load(module.load, path.with_name(self.program_path.name))
         return module
+
+    def _checked_load(self, load, program):
+        lesson = self
+
+        @functools.wraps(load)
+        def checked(*args, **kwargs):
+            try:
+                loaded = load(*args, **kwargs)
+            except Exception as err:
+                pid = kwargs.get("pid")
+                if pid is None or "Failed to attach" not in str(err):
+                    raise
+                from . import targets
+                said = targets.unprobeable(pid)
+                if said is None:
+                    raise
+                raise said from err
+            lesson._check_perf_table(loaded, program)
+            return loaded
+        return checked
+
+    def _check_perf_table(self, loaded, program):
+        """events = "perf:<table>": the loaded program declares that BPF_PERF_OUTPUT, or nothing stays loaded and
+        one sentence says so. Only the compiled program knows its tables, so this is the first moment to tell."""
+        table = self.perf_table
+        try:
+            b = loaded[0]
+        except (TypeError, IndexError, KeyError):
+            return  # not (b, probes): the run says so where it uses them
+        if table is None or not hasattr(b, "__getitem__"):
+            return
+        try:
+            found = b[table]
+        except KeyError:
+            found = None
+        if found is not None and hasattr(found, "open_perf_buffer"):
+            return
+        with contextlib.suppress(Exception):
+            b.cleanup()
+        shown = _shown(program)
+        has = "declares no" if found is None else f"has {table} as a {type(found).__name__}, not a"
+        raise LessonFailed(f'{self.id} reads its events from the perf buffer {table!r} (events = "{self.events}" in '
+                           f"lessons.toml), and {shown} {has} BPF_PERF_OUTPUT({table}).",
+                           fix=f"Declare BPF_PERF_OUTPUT({table}) in {program.name} and perf_submit() the events to it, "
+                               "or name the program's own BPF_PERF_OUTPUT in the lesson's events key in lessons.toml.")
+
+
+def _shown(path):
+    """A file as the learner names it: relative to the repository, or absolute outside it."""
+    try:
+        return Path(path).relative_to(ROOT)
+    except ValueError:
+        return Path(path)
 
 
 # -- reading and checking lessons.toml -------------------------------------------------------------------
@@ -157,6 +244,13 @@ RESERVED_FLAGS = {"duration", "events", "json", "quiet", "no_workload", "no_code
 EXERCISE_KEYS = {"edit": list, "workload": dict, "duration": (int, float), "interval": (int, float)}
 COLUMN_KEYS = {"key": str, "header": str, "width": int, "format": str}
 FLAG_KEYS = {"name": str, "type": str, "help": str, "default": object}
+FLAG_DEFAULTS = {"int": (int, "a whole number"), "float": ((int, float), "a number"), "str": (str, "a string"),
+                 "bool": (bool, "true or false")}
+SCALARS = (str, int, float, bool)  # a workload parameter: one of these, or a list of them
+_NAME = re.compile(r"[a-z0-9_]+")  # the folder lesson<number>_<name>, as find() reads it
+_CALL = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # bcc_fallbacks: module.Class.call
+# One printf conversion, as the columns print with `format % value` (after %% is taken out): flags, width, precision.
+_FORMAT = re.compile(r"[^%]*%[-#0 +]*[0-9]*(\.[0-9]*)?[hlL]?[diouxXeEfFgGcrsa][^%]*")
 
 
 class _Entry:
@@ -178,6 +272,27 @@ class _Entry:
             self.fail(f"has {where}{key} = {value!r}, which should be {want}.", "Fix that line of lessons.toml.")
         return value
 
+    def strings(self, key, items, where=""):
+        for item in items:
+            if not isinstance(item, str):
+                self.fail(f"has {where}{key} entry {item!r}, which should be a string.", "Fix that line of lessons.toml "
+                          "(quote it).")
+        return list(items)
+
+    def parameters(self, key, table):
+        """A workload's parameters: each a string, a number, true or false, or a list of them (workload.py's flags)."""
+        for name, value in table.items():
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, SCALARS) for v in values):
+                self.fail(f"has {key}.{name} = {value!r}, which should be a string, a number, true or false, or a list "
+                          "of them.", "The workload's run() gets each as a command-line flag: fix that line of "
+                          "lessons.toml.")
+        return table
+
+    def at_least(self, key, value, least, where=""):
+        if value < least:
+            self.fail(f"has {where}{key} = {value!r}, which should be {least} or more.", "Fix that line of lessons.toml.")
+
     def known(self, table, keys, where=""):
         for key in table:
             if key not in keys:
@@ -198,6 +313,11 @@ def _columns(e, raw):
                 e.fail(f"declares a column without {key!r}: {item!r}.", "Give each declared column key, header, "
                        'width and format, e.g. { key = "ms", header = "MS", width = 10, format = "%.3f" }.')
             e.typed(key, item[key], kind, "columns.")
+        e.at_least("width", item["width"], 0, "columns.")
+        if not _FORMAT.fullmatch(item["format"].replace("%%", "")):
+            e.fail(f"has columns.format = {item['format']!r}, which should be one printf conversion such as %d, %s or "
+                   "%.3f.", f"The column {item['key']!r} prints as format % value: give it one conversion (%% for a "
+                   "percent sign).")
         keys.append(item["key"])
         formats[item["key"]] = (item["header"], item["width"], item["format"])
     return keys, formats
@@ -205,6 +325,9 @@ def _columns(e, raw):
 
 def _sentences(e, table):
     for key, sentence in table.items():
+        if not _CALL.fullmatch(key):
+            e.fail(f"has bcc_fallbacks key {key!r}, which should name module.Class.call (a call of BCC's Python "
+                   "module).", "e.g. \"table.HashTable.items_lookup_batch\" = \"the sentence said where bcc lacks it\"")
         e.typed(f"bcc_fallbacks.{key!r}", sentence, str)
     return dict(table)
 
@@ -219,8 +342,17 @@ def _lesson(e, home):
     for key, kind in OPTIONAL.items():
         if key in entry:
             e.typed(key, entry[key], kind)
-    if not entry["events"].startswith(EVENT_SOURCES):
-        e.fail(f"has an unknown events source {entry['events']!r}.", "Use trace_pipe, perf:<table> or table.")
+    e.at_least("number", entry["number"], 1)
+    if not _NAME.fullmatch(entry["name"]):
+        e.fail(f"has name = {entry['name']!r}, which should be lower-case letters, digits and _.", "The name makes the "
+               "folder lesson<number>_<name> and the files <name>.c and <name>.py: rename them all alike.")
+    for key in ("prefers", "ids"):
+        e.strings(key, entry.get(key, []))
+    if "workload" in entry:
+        e.parameters("workload", entry["workload"])
+    if not _EVENTS.fullmatch(entry["events"]):
+        e.fail(f"has an unknown events source {entry['events']!r}.", "Use trace_pipe, perf:<table> (the name in the "
+               "program's BPF_PERF_OUTPUT(<table>)) or table.")
     options, flags = [], []
     for option in entry.get("options", []):
         if isinstance(option, str):
@@ -241,6 +373,11 @@ def _lesson(e, home):
             e.fail(f"declares the option {option['name']!r} of type {option['type']!r}.", "Name it in lower case "
                    f"(not one of the runner's own: {', '.join(sorted(RESERVED_FLAGS))}) and type it int, float, str "
                    "or bool.")
+        kind, want = FLAG_DEFAULTS[option["type"]]
+        default = option.get("default")
+        if default is not None and (not isinstance(default, kind) or isinstance(default, bool) != (kind is bool)):
+            e.fail(f"declares the option {option['name']!r} of type {option['type']!r} with default = {default!r}, "
+                   f"which should be {want}.", "Give the default the option's type, or leave it out.")
         flags.append(Flag(option["name"], option["type"], option["help"], option.get("default")))
     keys, formats = _columns(e, entry["columns"])
     meta = dict(entry.get("exercise", {}))
@@ -248,6 +385,16 @@ def _lesson(e, home):
     for key, kind in EXERCISE_KEYS.items():
         if key in meta:
             e.typed(key, meta[key], kind, "exercise.")
+    for name in e.strings("edit", meta.get("edit", []), "exercise."):
+        if not name or "/" in name or name in (".", ".."):
+            e.fail(f"has exercise.edit entry {name!r}, which should be a file name in the exercise folder.",
+                   "Name a file the learner edits there, e.g. the lesson's <name>.c.")
+    if "workload" in meta:
+        e.parameters("exercise.workload", meta["workload"])
+    for key in ("duration", "interval"):
+        if key in meta and not meta[key] > 0:
+            e.fail(f"has exercise.{key} = {meta[key]!r}, which should be more than 0 seconds.",
+                   "Fix that line of lessons.toml.")
     lesson = Lesson(number=entry["number"], name=entry["name"], title=entry["title"], teaches=entry["teaches"],
                     events=entry["events"], columns=keys, home=home, prefers=list(entry.get("prefers", [])),
                     fallback=entry.get("fallback", ""), bcc_fallbacks=_sentences(e, entry.get("bcc_fallbacks", {})),
@@ -264,7 +411,20 @@ def _lesson(e, home):
         if not path.is_file():
             e.fail(f"has no file {path}.", f"Restore it (git checkout -- {path}), or fix the lesson's name and "
                    "number in lessons.toml (the folder is lesson<number>_<name>).")
+    _readable(e, lesson.readme_path)
     return lesson
+
+
+def _readable(e, path):
+    """The lesson's text, read as show, run and the notebooks read it: a README they could not read is said here."""
+    try:
+        path.read_text()
+    except OSError as err:
+        e.fail(f"cannot read its {path.name} {path} ({err.strerror}).",
+               f"Make it readable (chmod a+r {path}), or restore it (git checkout -- {path}).")
+    except UnicodeDecodeError as err:
+        e.fail(f"has a {path.name} that is not UTF-8 text ({path}, byte {err.start}).",
+               f"Save it as UTF-8, or restore it (git checkout -- {path}).")
 
 
 def toml():

@@ -7,6 +7,7 @@ which returns [(passed, sentence), ...].
 """
 
 import dataclasses
+import functools
 import importlib.util
 import traceback
 from pathlib import Path
@@ -26,8 +27,12 @@ class Result:
         return {k: v for k, v in dataclasses.asdict(self).items() if v or k == "passed"}
 
 
+FAILED = object()  # the key of a record that stands for what the learner's record() raised instead of returning
+
+
 class Collect(session.Sink):
-    """A check's sink: the events and the notes, kept."""
+    """A check's sink: the events and the notes, kept. A record standing for the learner's record() failing (see
+    guard_record()) raises that failure here, in Python, where the check can say it."""
 
     def __init__(self):
         self.events, self.notes = [], []
@@ -36,14 +41,60 @@ class Collect(session.Sink):
         self.notes.append(text)
 
     def event(self, record):
+        if isinstance(record, dict) and FAILED in record:
+            raise record[FAILED]
         self.events.append(record)
+
+
+def guard_record(glue):
+    """The learner's record(), made to return what it raises (SystemExit too) as a record of its own.
+
+    A perf buffer's events reach record() from BCC's C code (a ctypes callback), where an exception raised is printed,
+    with its traceback, and dropped: the check would go on without the events, and a sys.exit() would be lost.
+    """
+    record = getattr(glue, "record", None)
+    if record is None:
+        return
+
+    @functools.wraps(record)
+    def guarded(*args, **kwargs):
+        try:
+            return record(*args, **kwargs)
+        except (KeyboardInterrupt, Terminated):
+            raise
+        except BaseException as err:
+            return {FAILED: err}
+    glue.record = guarded
+
+
+def _learners_frame(err, directory):
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).parent == Path(directory)]
+    return frames[-1] if frames else None
 
 
 def where(err, directory):
     """`Type: message (file:line)`, naming the deepest frame in the learner's folder."""
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).parent == Path(directory)]
-    place = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    frame = _learners_frame(err, directory)
+    place = f" ({frame.filename}:{frame.lineno})" if frame else ""
     return f"{type(err).__name__}: {err}{place}"
+
+
+def exited(err, directory):
+    """A learner's sys.exit(N) as a LessonFailed: the call, in which of their functions (or at import), and where."""
+    frame = _learners_frame(err, directory)
+    call = "sys.exit()" if err.code is None else f"sys.exit({err.code!r})"
+    if frame is None:
+        when = "while the check ran"
+        fix = "Take the sys.exit() out of your files (raise an exception to stop on a problem), then check again."
+    elif frame.name == "<module>":
+        when = "as it was imported"
+        fix = "Keep what runs when the file is imported to definitions; main() runs only alone."
+    else:
+        when = f"in {frame.name}()"
+        fix = (f"The check calls your {frame.name}() and needs it to return: take the sys.exit() out (raise an "
+               "exception to stop on a problem), then check again.")
+    place = f" ({frame.filename}:{frame.lineno})" if frame else ""
+    return LessonFailed(f"Your Python file called {call} {when}{place}.", fix=fix)
 
 
 def load_checker(lesson):
@@ -63,9 +114,8 @@ def _load_learners(engine, directory):
                            details=(err.text or "").rstrip(), fix="Fix that line, then check again.") from None
     except (RunnerError, KeyboardInterrupt, Terminated):
         raise
-    except SystemExit as err:
-        raise LessonFailed(f"Your Python file called sys.exit({err.code!r}) as it was imported.",
-                           fix="Keep what runs when the file is imported to definitions; main() runs only alone.")
+    except SystemExit as err:  # at import, or in load() (which runs in a thread of its own: handed back as it was)
+        raise exited(err, directory) from None
     except Exception as err:
         raise LessonFailed(f"Your Python file failed as it was imported: {where(err, directory)}.",
                            fix="Fix the line named, then check again.") from None
@@ -91,11 +141,15 @@ def run(lesson, directory=None):
     with signals.terminated_by_signals():
         try:
             _load_learners(engine, directory)
+            guard_record(engine.glue)
             summary = engine.trace()
         except LessonFailed as err:  # compile error, verifier rejection, attach failure, the learner's Python
             return [Result(False, str(err), err.details or "", err.fix or "")], engine.summary
         except (RunnerError, KeyboardInterrupt, Terminated):
             raise  # not root, bcc missing, a file missing, or interrupted: not the program's fault
+        except SystemExit as err:  # the learner's record() or snapshot() called sys.exit(): theirs, not the check's
+            failed = exited(err, directory)
+            return [Result(False, str(failed), fix=failed.fix)], engine.summary
         except Exception as err:
             return [Result(False, f"Your program failed while it ran: {where(err, directory)}.",
                            fix="Fix the line named, then check again.")], engine.summary

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from runner import doctor, exercises
+from runner import doctor, exercises, lessons
 from runner.__main__ import MOST_PAGES
 from tests.support import ROOT, assert_nothing_left, kernel_state, learner_copy
 
@@ -37,6 +37,19 @@ int hello(void *ctx)
 
 def row(case, setup, argv, code, says, *marks):
     return pytest.param(setup, argv, code, says, id=case, marks=list(marks))
+
+
+def _root_reads_pid1():
+    try:
+        os.close(os.open("/proc/1/maps", os.O_RDONLY))
+    except OSError:
+        return False
+    return True
+
+
+# Where root may not inspect pid 1 (a sandbox's init: here a Landlock domain keeps it out), probing it is refused.
+pid1_guarded = pytest.mark.skipif(os.geteuid() != 0 or _root_reads_pid1(),
+                                  reason="nothing keeps root from pid 1 here, so its probe is not refused")
 
 
 CASES = [
@@ -82,7 +95,97 @@ CASES = [
         "space left on device).", pytest.mark.bpf),
     row("full disk for the state file", "full disk", ["lesson5", "--events", "1", "--json"], 0,
         "(No space left on device); set XDG_STATE_HOME to a directory you can write", needs_root, pytest.mark.bpf),
+    # issue 17's smaller items
+    row("check --dir without any README", "no task README", ["check", "lesson1", "--dir", "{copy}"], 1,
+        "warning: the exercise's task", pytest.mark.bpf),
+    row("a README not UTF-8", "README not UTF-8", ["show", "lesson1"], 1,
+        "lesson 1 (hello) has a README.md that is not UTF-8 text"),
+    row("a type error in lessons.toml", "edit = [1]", ["check", "lesson1"], 1,
+        "lesson 1 (hello) has exercise.edit entry 1, which should be a string."),
+    row("perf:nosuchtable", "perf:nosuchtable", ["lesson2", "--no-code"], 1,
+        "lesson2 reads its events from the perf buffer 'nosuchtable' (events = \"perf:nosuchtable\" in lessons.toml)",
+        pytest.mark.bpf),
+    row("--pid of a zombie", "zombie", ["lesson6", "--pid", "{pid}", "--duration", "2"], 2,
+        "has exited: it is a zombie", pytest.mark.bpf),
+    row("--pid of a thread", "thread", ["lesson6", "--pid", "{pid}", "--duration", "2"], 2,
+        "is a thread of process", pytest.mark.bpf),
+    row("--pid 1 the kernel keeps closed", None, ["lesson6", "--pid", "1", "--duration", "1"], 1,
+        "cannot be probed: the kernel refused the runner ptrace access to it (EACCES", pytest.mark.bpf, pid1_guarded),
+    row("sys.exit at import", "exit at import", ["check", "lesson1", "--dir", "{copy}"], 1,
+        "Your Python file called sys.exit(3) as it was imported (", pytest.mark.bpf),
+    row("sys.exit in load()", "exit in load", ["check", "lesson1", "--dir", "{copy}"], 1,
+        "Your Python file called sys.exit(3) in load() (", pytest.mark.bpf),
+    row("sys.exit in record() (trace_pipe)", "exit in record", ["check", "lesson1", "--dir", "{copy}"], 1,
+        "Your Python file called sys.exit(3) in record() (", pytest.mark.bpf),
+    row("sys.exit in record() (perf buffer)", "exit in perf record", ["check", "lesson2", "--dir", "{copy}"], 1,
+        "Your Python file called sys.exit(3) in record() (", pytest.mark.bpf),
 ]
+
+HELPERS = []  # processes a row started (a zombie's parent, a process with a thread): stopped after each test
+
+ZOMBIE = """import os, sys
+child = os.fork()
+if child == 0:
+    os._exit(0)
+print(child, flush=True)
+sys.stdin.read()
+"""
+
+THREAD = """import sys, threading
+tids, started = [], threading.Event()
+def wait():
+    tids.append(threading.get_native_id())
+    started.set()
+    threading.Event().wait()
+threading.Thread(target=wait, daemon=True).start()
+started.wait()
+print(tids[0], flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture(autouse=True)
+def _helpers_stopped():
+    yield
+    while HELPERS:
+        proc = HELPERS.pop()
+        proc.kill()
+        proc.wait()
+
+
+def helper(code, state=None):
+    """Start `code` in a Python of its own; returns the number it prints first (a pid or a thread id), once /proc
+    shows it in `state` (Z: a zombie)."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    HELPERS.append(proc)
+    number = int(proc.stdout.readline())
+    for _ in range(250):
+        with open(f"/proc/{number}/stat") as f:
+            if state is None or f.read().rsplit(")", 1)[-1].split()[0] == state:
+                break
+        time.sleep(0.02)
+    return number
+
+
+def lessons_copy(tmp_path, change):
+    """A copy of lessons/ as the runner's lessons folder, after change(folder)."""
+    home = tmp_path / "lessons"
+    shutil.copytree(ROOT / "lessons", home, ignore=shutil.ignore_patterns("__pycache__", "*.previous"))
+    change(home)
+    return home
+
+
+def exit_in(copy, name, where):
+    """The learner's glue with sys.exit(3) at import, as load()'s first line or as record()'s first line."""
+    glue = copy / name
+    lines = glue.read_text().splitlines(keepends=True)
+    if where == "import":
+        at = next(i for i, line in enumerate(lines) if line.startswith("def "))
+        lines[at:at] = ["import sys\nsys.exit(3)\n\n\n"]
+    else:
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"def {where}("))
+        lines[at + 1:at + 1] = ["    import sys\n", "    sys.exit(3)\n"]
+    glue.write_text("".join(lines))
 
 
 def as_nobody():
@@ -127,6 +230,30 @@ def command(setup, argv, tmp_path):
         env["PYTHONPATH"] = str(tmp_path / "pypi")
     elif setup == "unwritable state":
         (tmp_path / "state").write_text("a file where the state directory would be\n")
+    elif setup == "no task README":  # the learner's folder has no README.md, and neither has the exercise's
+        home = lessons_copy(tmp_path, lambda home: (home / "lesson1_hello" / "exercise" / "README.md").unlink())
+        env[lessons.DIR_ENV] = str(home)
+        argv = [a.replace("{copy}", str(learner_copy("lesson1", tmp_path / "mine"))) for a in argv]
+    elif setup == "README not UTF-8":
+        home = lessons_copy(tmp_path, lambda home: (home / "lesson1_hello" / "README.md").write_bytes(b"# \xff\xfe\n"))
+        env[lessons.DIR_ENV] = str(home)
+    elif setup in ("edit = [1]", "perf:nosuchtable"):
+        old, new = {"edit = [1]": ('edit = ["hello.c"]', "edit = [1]"),
+                    "perf:nosuchtable": ('events = "perf:events"', 'events = "perf:nosuchtable"')}[setup]
+
+        def change(home):
+            toml = home / "lessons.toml"
+            assert old in toml.read_text()
+            toml.write_text(toml.read_text().replace(old, new, 1))
+        env[lessons.DIR_ENV] = str(lessons_copy(tmp_path, change))
+    elif setup in ("zombie", "thread"):
+        number = helper(ZOMBIE, "Z") if setup == "zombie" else helper(THREAD)
+        argv = [a.replace("{pid}", str(number)) for a in argv]
+    elif setup and setup.startswith("exit "):
+        lesson = lessons.find("lesson2" if "perf" in setup else "lesson1")
+        copy = learner_copy(lesson, tmp_path)
+        exit_in(copy, lesson.glue_path.name, setup.split()[-1])
+        argv = [a.replace("{copy}", str(copy)) for a in argv]
     full = [*python, "-m", "runner", *argv]
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -122,3 +122,93 @@ def test_no_file_in_runner_names_a_lesson():
         for word in words:
             assert not re.search(rf"\b{re.escape(word)}\b", text), f"{path} names {word!r}"
         assert not re.search(r"\blessons? [1-9]\b", text), f"{path} names a lesson by its number"
+
+
+@pytest.mark.parametrize("extra, says", [
+    ('prefers = [1]\n', "has prefers entry 1, which should be a string"),
+    ('ids = ["sport", 2]\n', "has ids entry 2, which should be a string"),
+    ('[lesson.exercise]\nedit = [1]\n', "has exercise.edit entry 1, which should be a string"),
+    ('[lesson.exercise]\nedit = ["../one.c"]\n', "has exercise.edit entry '../one.c', which should be a file name"),
+    ('workload = { count = { a = 1 } }\n', "has workload.count = {'a': 1}, which should be a string, a number"),
+    ('[lesson.exercise]\nworkload = { count = [[1]] }\n', "has exercise.workload.count = [[1]], which should be"),
+    ('options = [{ name = "size", type = "int", default = "big", help = "h" }]\n',
+     "declares the option 'size' of type 'int' with default = 'big', which should be a whole number"),
+    ('options = [{ name = "on", type = "bool", default = 1, help = "h" }]\n',
+     "declares the option 'on' of type 'bool' with default = 1, which should be true or false"),
+    ('options = [{ name = "rate", type = "float", default = "x", help = "h" }]\n', "default = 'x', which should be a number"),
+    ('bcc_fallbacks = { "nomodule" = "s" }\n', "has bcc_fallbacks key 'nomodule', which should name module.Class.call"),
+    ('number = 0\n', None),  # replaced below: a number must be 1 or more
+], ids=["prefers entry", "ids entry", "edit entry", "edit path", "workload value", "exercise workload value",
+        "int default", "bool default", "float default", "bcc_fallbacks key", "number 0"])
+def test_every_value_in_lessons_toml_has_its_type_checked(tmp_path, extra, says):
+    lesson_folder(tmp_path)
+    text = GOOD + extra
+    if extra.startswith("number"):
+        text, says = GOOD.replace("number = 1", "number = 0"), "has number = 0, which should be 1 or more"
+        lesson_folder(tmp_path, number=0)
+    (tmp_path / "lessons.toml").write_text(text)
+    with pytest.raises(LessonFailed) as err:
+        lessons.load_all(tmp_path / "lessons.toml")
+    assert says in str(err.value) and err.value.fix
+
+
+@pytest.mark.parametrize("events", ["tablex", "trace_pipe2", "perf:", "perf:my-table", "perf"])
+def test_events_is_exactly_trace_pipe_table_or_perf_and_a_table_name(tmp_path, events):
+    lesson_folder(tmp_path)
+    (tmp_path / "lessons.toml").write_text(GOOD.replace('"trace_pipe"', f'"{events}"'))
+    with pytest.raises(LessonFailed, match=f"has an unknown events source '{events}'"):
+        lessons.load_all(tmp_path / "lessons.toml")
+
+
+@pytest.mark.parametrize("column, says", [
+    ('{ key = "ms", header = "MS", width = 10, format = "%q" }', "format = '%q', which should be one printf conversion"),
+    ('{ key = "ms", header = "MS", width = 10, format = "%d %d" }', "format = '%d %d', which should be one printf"),
+    ('{ key = "ms", header = "MS", width = 10, format = "ms" }', "format = 'ms', which should be one printf"),
+    ('{ key = "ms", header = "MS", width = -1, format = "%d" }', "width = -1, which should be 0 or more"),
+], ids=["unknown conversion", "two conversions", "no conversion", "negative width"])
+def test_a_declared_columns_format_and_width_are_checked(tmp_path, column, says):
+    lesson_folder(tmp_path)
+    (tmp_path / "lessons.toml").write_text(GOOD.replace('["pid"]', f'["pid", {column}]'))
+    with pytest.raises(LessonFailed) as err:
+        lessons.load_all(tmp_path / "lessons.toml")
+    assert says in str(err.value) and err.value.fix
+
+
+def test_good_formats_widths_and_defaults_are_accepted(tmp_path):
+    lesson_folder(tmp_path)
+    columns = ('["pid", { key = "ms", header = "MS", width = 10, format = "%-10.3f%%" }, '
+               '{ key = "n", header = "N", width = 0, format = "%#x" }]')
+    options = ('options = ["pid", { name = "size", type = "int", default = 64, help = "h" }, '
+               '{ name = "rate", type = "float", default = 2, help = "h" }, { name = "on", type = "bool", help = "h" }]\n'
+               'workload = { count = 5, names = ["a", 1], fast = true }\n')
+    (tmp_path / "lesson1_one" / "workload.py").write_text("x\n")
+    (tmp_path / "lessons.toml").write_text(GOOD.replace('["pid"]', columns) + options)
+    (lesson,) = lessons.load_all(tmp_path / "lessons.toml")
+    assert lesson.column("ms") == ("MS", 10, "%-10.3f%%") and [f.name for f in lesson.flags] == ["size", "rate", "on"]
+
+
+@pytest.mark.parametrize("readme, says", [
+    (b"# One\n\n\xff\xfe\n", "has a README.md that is not UTF-8 text"),
+    (None, "has no file"),
+], ids=["not UTF-8", "missing"])
+def test_a_readme_that_cannot_be_read_is_one_sentence_naming_the_lesson(tmp_path, readme, says):
+    folder = lesson_folder(tmp_path)
+    if readme is None:
+        (folder / "README.md").unlink()
+    else:
+        (folder / "README.md").write_bytes(readme)
+    (tmp_path / "lessons.toml").write_text(GOOD)
+    with pytest.raises(LessonFailed) as err:
+        lessons.load_all(tmp_path / "lessons.toml")
+    assert f"lesson 1 (one) {says}" in str(err.value) and str(folder / "README.md") in str(err.value)
+    assert err.value.fix
+
+
+def test_a_bcc_fallback_naming_a_module_bcc_lacks_is_said_when_it_is_looked_up(tmp_path):
+    pytest.importorskip("bcc")
+    lesson_folder(tmp_path)
+    (tmp_path / "lessons.toml").write_text(GOOD + 'bcc_fallbacks = { "tabel.HashTable.items_lookup_batch" = "s" }\n')
+    (lesson,) = lessons.load_all(tmp_path / "lessons.toml")
+    with pytest.raises(LessonFailed, match=r"lesson1's bcc_fallbacks names 'tabel.HashTable.items_lookup_batch', but BCC "
+                                           r"has no module bcc.tabel"):
+        lesson.missing_bcc_calls()
