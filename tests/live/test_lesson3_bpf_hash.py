@@ -71,6 +71,9 @@ def test_lesson3_without_batch_calls_reads_and_deletes_and_says_so(monkeypatch):
     *rows, last = [json.loads(line) for line in stream.getvalue().splitlines()]
     summary = last["summary"]
     work = summary["workload"]
-    assert sum(r["count"] for r in rows if r["pid"] == work["pid"]) == work["ops"] == 60
+    counted = sum(r["count"] for r in rows if r["pid"] == work["pid"])
+    # items() then a delete per key: a sleep that ends between the two is lost, as the fallback sentence says;
+    # at most one per read (a thread sleeps 20 ms at a time, a read takes well under that)
+    assert work["ops"] == 60 and 60 - summary["intervals"] <= counted <= 60, (counted, summary["intervals"])
     assert any("has no items_lookup_and_delete_batch()" in s for s in summary["fallbacks"])
     assert_nothing_left(before, names())
