@@ -52,3 +52,25 @@ def read_and_clear(table):
                 pass
     return [(key, number(table, value)) for key, value in pairs]
 
+
+
+# bpf(2)'s number, and the map type of a BPF ring buffer (BPF_MAP_TYPE_RINGBUF in <linux/bpf.h>).
+SYS_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
+BPF_MAP_CREATE, BPF_MAP_TYPE_RINGBUF = 0, 27
+
+
+def kernel_has_ring_buffer():
+    """True if this kernel creates BPF ring buffer maps (Linux 5.8 and later).
+
+    Tried for real, not guessed from the version: create the smallest ring buffer
+    (one page) with the bpf() system call, then close it again.
+    """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = (ctypes.c_uint32 * 30)()  # union bpf_attr, zeroed; its first fields for BPF_MAP_CREATE:
+    attr[0], attr[3] = BPF_MAP_TYPE_RINGBUF, os.sysconf("SC_PAGE_SIZE")  # map_type, max_entries (bytes)
+    fd = libc.syscall(SYS_BPF[os.uname().machine], BPF_MAP_CREATE, ctypes.byref(attr), ctypes.sizeof(attr))
+    if fd < 0:
+        return False  # EINVAL: an unknown map type (EPERM: not allowed to ask, and BPF() would fail anyway)
+    os.close(fd)
+    return True

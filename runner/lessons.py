@@ -27,10 +27,11 @@ def lessons_dir():
     return Path(os.environ.get(DIR_ENV) or ROOT / "lessons")
 
 
-EVENT_SOURCES = ("trace_pipe", "perf:", "table")
-_EVENTS = re.compile(r"trace_pipe|table|perf:[A-Za-z_][A-Za-z0-9_]*")  # perf:<the BPF_PERF_OUTPUT's C name>
-GLUE_CALLS = {"trace_pipe": "record", "perf": "record", "table": "snapshot"}  # what the runner calls in the glue
-OPTIONS = {"pid": "--pid", "probe": "--probe"}  # the runner's own flags a lesson may accept
+EVENT_SOURCES = ("trace_pipe", "perf:", "ringbuf:", "table")
+# perf:<the BPF_PERF_OUTPUT's C name>, ringbuf:<the BPF_RINGBUF_OUTPUT's C name>
+_EVENTS = re.compile(r"trace_pipe|table|(perf|ringbuf):[A-Za-z_][A-Za-z0-9_]*")
+GLUE_CALLS = {"trace_pipe": "record", "perf": "record", "ringbuf": "record", "table": "snapshot"}  # called in the glue
+OPTIONS = {"pid": "--pid", "probe": "--probe", "pages": "--pages"}  # the runner's own flags a lesson may accept
 FLAG_TYPES = {"int": int, "float": float, "str": str, "bool": bool}  # a lesson's own flags: --name VALUE
 
 # Record keys every lesson may use: header, width and printf format, as BCC's tools print them.
@@ -158,6 +159,11 @@ class Lesson:
         """The BPF_PERF_OUTPUT table events = "perf:<table>" names, or None for the other sources."""
         return self.events.split(":", 1)[1] if self.events.startswith("perf:") else None
 
+    @property
+    def output_table(self):
+        """The table events = "perf:<table>" or "ringbuf:<table>" names, or None for the other sources."""
+        return self.events.split(":", 1)[1] if self.events.startswith(("perf:", "ringbuf:")) else None
+
     def import_glue(self, folder=None):
         """Import the lesson's own Python file (<name>.py), from its folder or another one, as a module.
 
@@ -201,9 +207,10 @@ class Lesson:
         return checked
 
     def _check_perf_table(self, loaded, program):
-        """events = "perf:<table>": the loaded program declares that BPF_PERF_OUTPUT, or nothing stays loaded and
-        one sentence says so. Only the compiled program knows its tables, so this is the first moment to tell."""
-        table = self.perf_table
+        """events = "perf:<table>" (or "ringbuf:<table>"): the loaded program declares that BPF_PERF_OUTPUT (or
+        BPF_RINGBUF_OUTPUT, or a BPF_PERF_OUTPUT of that name where the kernel has no ring buffer), or nothing stays
+        loaded and one sentence says so. Only the compiled program knows its tables, so this is the first moment."""
+        table = self.output_table
         try:
             b = loaded[0]
         except (TypeError, IndexError, KeyError):
@@ -214,16 +221,20 @@ class Lesson:
             found = b[table]
         except KeyError:
             found = None
-        if found is not None and hasattr(found, "open_perf_buffer"):
+        ring = self.events.startswith("ringbuf:")
+        if found is not None and (hasattr(found, "open_perf_buffer") or ring and hasattr(found, "open_ring_buffer")):
             return
         with contextlib.suppress(Exception):
             b.cleanup()
         shown = _shown(program)
+        macro, send = ("BPF_RINGBUF_OUTPUT", "ringbuf_output() or ringbuf_reserve()/ringbuf_submit()") if ring \
+            else ("BPF_PERF_OUTPUT", "perf_submit()")
+        kind = "ring buffer" if ring else "perf buffer"
         has = "declares no" if found is None else f"has {table} as a {type(found).__name__}, not a"
-        raise LessonFailed(f'{self.id} reads its events from the perf buffer {table!r} (events = "{self.events}" in '
-                           f"lessons.toml), and {shown} {has} BPF_PERF_OUTPUT({table}).",
-                           fix=f"Declare BPF_PERF_OUTPUT({table}) in {program.name} and perf_submit() the events to it, "
-                               "or name the program's own BPF_PERF_OUTPUT in the lesson's events key in lessons.toml.")
+        raise LessonFailed(f'{self.id} reads its events from the {kind} {table!r} (events = "{self.events}" in '
+                           f"lessons.toml), and {shown} {has} {macro}({table}).",
+                           fix=f"Declare {macro}({table}) in {program.name} and {send} the events to it, "
+                               f"or name the program's own {macro} in the lesson's events key in lessons.toml.")
 
 
 def _shown(path):
@@ -352,7 +363,7 @@ def _lesson(e, home):
         e.parameters("workload", entry["workload"])
     if not _EVENTS.fullmatch(entry["events"]):
         e.fail(f"has an unknown events source {entry['events']!r}.", "Use trace_pipe, perf:<table> (the name in the "
-               "program's BPF_PERF_OUTPUT(<table>)) or table.")
+               "program's BPF_PERF_OUTPUT(<table>)), ringbuf:<table> (its BPF_RINGBUF_OUTPUT(<table>, pages)) or table.")
     options, flags = [], []
     for option in entry.get("options", []):
         if isinstance(option, str):

@@ -27,7 +27,7 @@ class RunOptions:
     events: int = None           # stop after N records
     workload: bool = True        # start the lesson's workload
     workload_params: dict = None  # instead of the lesson's (an exercise's check)
-    pages: int = 8               # perf buffer pages per CPU
+    pages: int = None            # perf buffer pages per CPU (None: 8); a ring buffer's pages (lessons with option "pages"; None: the glue's own)
     interval: float = 1.0        # map lessons: read the maps every S seconds
     load_args: dict = field(default_factory=dict)  # for the glue's load(): pid=, binary=, function=
     glue_folder: Path = None     # import the glue (and so its .c file) from here; default: the lesson's folder
@@ -160,8 +160,11 @@ class Run:
         targets.check_accepted(lesson, opts.load_args)
         self.glue = lesson.import_glue(opts.glue_folder)
         self.sink.say("Compiling and loading...")
+        load_args = dict(opts.load_args)
+        if "pages" in lesson.options and opts.pages is not None:  # a buffer the program sizes (BPF_RINGBUF_OUTPUT)
+            load_args.setdefault("pages", opts.pages)
         self.b, probes, self.warnings = load(self.glue, self.program_path, interruptible=opts.interruptible_load,
-                                             **opts.load_args)
+                                             **load_args)
         signals.raise_if_ended()
         if self.warnings:
             self.sink.note(self.warnings)

@@ -1,4 +1,4 @@
-"""How a lesson's events reach user space: trace_pipe lines, a perf buffer, or reads of the lesson's maps.
+"""How a lesson's events reach user space: trace_pipe lines, a perf buffer, a ring buffer, or reads of its maps.
 
 Each source turns what the kernel delivered into records (dicts) through the lesson's
 own glue (`record()` or `snapshot()`). poll(timeout) returns new records; final() those
@@ -73,6 +73,9 @@ class TracePipe(Source):
         self.rows = 0
 
 
+PERF_PAGES = 8  # a perf buffer's pages per CPU when the run names none (BCC's own default)
+
+
 class Lost(int):
     """In a source's records: the kernel dropped this many events here (perf buffer only)."""
 
@@ -82,6 +85,7 @@ class PerfBuffer(Source):
 
     def __init__(self, b, glue, options, table):
         self.b, self.lost, self.pending = b, 0, []
+        self.dropped = Dropped(b, glue)  # where the program also counts what perf_submit() could not send
         record, pending = glue.record, self.pending
 
         # b[table] is looked up at each event, not kept here: b.cleanup() frees the perf buffer only when it
@@ -93,7 +97,7 @@ class PerfBuffer(Source):
             self.lost += count
             pending.append(Lost(count))  # in order with the events: the moment of the loss is the lesson
 
-        b[table].open_perf_buffer(on_event, page_cnt=options.pages, lost_cb=on_lost)
+        b[table].open_perf_buffer(on_event, page_cnt=options.pages or PERF_PAGES, lost_cb=on_lost)
 
     def poll(self, timeout):
         with signals.deferred():  # a Ctrl-C or SIGTERM raised inside on_event would be lost in BCC's C code
@@ -103,11 +107,83 @@ class PerfBuffer(Source):
         return out
 
     def final(self):
-        return self.poll(0)  # events already in the buffers, not yet read
+        out = self.poll(0)  # events already in the buffers, not yet read
+        self.dropped.update()
+        return out
 
     def reset(self):
         super().reset()
         self.lost = 0
+        self.dropped.restart()
+
+    def describe(self):
+        return self.dropped.describe()
+
+
+class Dropped:
+    """What a program counted itself as dropped, {pid: events}, through the glue's dropped(b), since a start."""
+
+    def __init__(self, b, glue):
+        self.b, self.read = b, getattr(glue, "dropped", None)
+        self.before, self.by_pid = {}, {}
+
+    def now(self):
+        return {int(pid): int(n) for pid, n in self.read(self.b).items()}
+
+    def update(self):
+        if self.read is not None:
+            now = self.now()
+            self.by_pid = {pid: n - self.before.get(pid, 0) for pid, n in now.items() if n > self.before.get(pid, 0)}
+        return sum(self.by_pid.values())
+
+    def restart(self):
+        if self.read is not None:
+            self.before, self.by_pid = self.now(), {}  # an earlier trace's
+
+    def describe(self):
+        return {} if self.read is None else {"lost_by_pid": {str(pid): n for pid, n in sorted(self.by_pid.items())}}
+
+
+class RingBuffer(Source):
+    """Structs sent with <table>.ringbuf_output() or ringbuf_reserve()/ringbuf_submit() through a BPF_RINGBUF_OUTPUT.
+
+    One buffer for all CPUs, read in the order the events were reserved. The kernel counts no loss for it: a
+    program learns that the buffer is full when its reserve (or output) fails, and counts that itself. The glue's
+    dropped(b), where it has one, returns those counts as {pid: events}; without it the loss is unknown (None).
+    """
+
+    def __init__(self, b, glue, options, table):
+        self.b, self.pending, self.dropped = b, [], Dropped(b, glue)
+        self.lost = 0 if self.dropped.read is not None else None
+        record, pending = glue.record, self.pending
+
+        def on_event(ctx, data, size):  # b[table] looked up at each event, as for the perf buffer
+            pending.append(record(b[table].event(data)))
+            return 0
+
+        b[table].open_ring_buffer(on_event)
+
+    def poll(self, timeout):
+        with signals.deferred():  # as for the perf buffer: a signal raised inside on_event would be lost in C
+            self.b.ring_buffer_poll(timeout=int(timeout * 1000))
+        out = self.pending[:]
+        del self.pending[:]
+        return out
+
+    def final(self):
+        out = self.poll(0)  # events already in the buffer, not yet read
+        if self.lost is not None:
+            self.lost = self.dropped.update()
+        return out
+
+    def reset(self):
+        super().reset()
+        self.dropped.restart()
+        if self.lost is not None:
+            self.lost = 0
+
+    def describe(self):
+        return self.dropped.describe()
 
 
 class Table(Source):
@@ -183,5 +259,10 @@ def make_source(lesson, b, glue, options, on_interval=None):
     if lesson.events == "trace_pipe":
         return TracePipe(b, glue, options)
     if lesson.events.startswith("perf:"):
-        return PerfBuffer(b, glue, options, lesson.events.split(":", 1)[1])
+        return PerfBuffer(b, glue, options, lesson.output_table)
+    if lesson.events.startswith("ringbuf:"):
+        table = lesson.output_table
+        if hasattr(b[table], "open_ring_buffer"):
+            return RingBuffer(b, glue, options, table)
+        return PerfBuffer(b, glue, options, table)  # the lesson's fallback where the kernel has no ring buffer
     return Table(b, glue, options, on_interval)
