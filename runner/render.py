@@ -218,10 +218,18 @@ def summary_lines(summary, attached=False):
         lines = [f"{s['events']} events in {s['duration']:.1f} s, {lost}."]
     work = s.get("workload")
     if work:
+        whose = "its children's" if work.get("children_only") else "its and its children's" if work.get("pids") else "its"
         seen = (f"the map counted {s['workload_events']} for its pid" if table else
-                f"{s['workload_events']} of the events above are its" + (" and its children's" if work.get("pids") else ""))
+                f"{s['workload_events']} of the events above are {whose}")
         lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
                      f"{seen}{accounted(work, s['workload_events'])}.")
+        dropped = s.get("lost_by_pid")
+        if dropped is not None and s["lost"]:
+            from .workload import pids as workload_pids  # stdlib only: nothing more to import
+            pids = set(workload_pids(work))
+            mine = sum(n for pid, n in dropped.items() if int(pid) in pids)
+            lines.append(f"The program counted {mine} of the workload's events as dropped (no room in the buffer) and "
+                         f"{s['lost'] - mine if s['lost'] is not None else 0} of other processes'.")
     elif s.get("workload_pid"):
         lines.append(f"The workload (pid {s['workload_pid']}) had not finished when the run ended; "
                      f"{s['workload_events']} events were its. Raise the duration to see all of it.")

@@ -250,11 +250,13 @@ class Run:
                                                                  "what": "operations (it failed)"}
 
     def _workload_events(self):
-        """The events of the workload's pid, and of the child pids its report names ("pids")."""
+        """The events of the workload's pid, and of the child pids its report names ("pids"); with "children_only"
+        in the report, of those children alone (the workload's own process only started them: its events are
+        Python's start-up, which nobody counted)."""
         work, s = self.summary.get("workload"), self.summary
         if s.get("workload_pid") is None:
             return 0  # no workload: events without a pid are nobody's
-        pids = {s["workload_pid"], *((work or {}).get("pids") or [])}
+        pids = set(workload.pids(work or {"pid": s["workload_pid"]}))
         return sum(self.per_pid.get(pid, 0) for pid in pids)
 
     def _count(self, record):

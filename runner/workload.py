@@ -24,6 +24,13 @@ COMM = "bcc-workload"
 PARENT_ENV = "BCC_LESSONS_WORKLOAD_PARENT"  # the pid of the runner that started this workload
 
 
+def pids(work):
+    """The pids whose events are the workload's, as its report says: its own and its children's ("pids"), or its
+    children's alone ("children_only": its own process did nothing the lesson traces but start Python)."""
+    children = list(work.get("pids") or [])
+    return children if work.get("children_only") else [work["pid"], *children]
+
+
 def start(path, **params):
     """Start the workload file `path` with `params`; returns the Popen (stdout carries its JSON report)."""
     argv = [sys.executable, str(Path(__file__).resolve()), str(path)]

@@ -14,7 +14,7 @@ struct event_t {
 
 #ifndef PERF_BUFFER
 // One ring of RING_PAGES memory pages (a power of two), shared by all CPUs.
-// The glue sets RING_PAGES when it compiles this file (-DRING_PAGES=8).
+// The glue sets RING_PAGES when it compiles this file (-DRING_PAGES=64).
 BPF_RINGBUF_OUTPUT(events, RING_PAGES);
 #else
 // Kernels older than 5.8 have no ring buffer: the same events through a perf

@@ -25,7 +25,7 @@ def load(pages=PAGES, perf_buffer=False):
     if not perf_buffer and kernel_has_ring_buffer():
         # TRACEPOINT_PROBE attaches itself when BPF() loads the program.
         b = BPF(src_file=str(PROGRAM), cflags=["-DRING_PAGES=%d" % pages])
-        return b, [probe, ("ring buffer", "events (%d pages, shared by all CPUs)" % pages)]
+        return b, [probe, ("ring buffer", "events (%d page%s, shared by all CPUs)" % (pages, "s"[pages == 1:]))]
     b = BPF(src_file=str(PROGRAM), cflags=["-DPERF_BUFFER"])
     why = "asked for with --perf-buffer" if perf_buffer else "this kernel has no ring buffer: Linux 5.8 brought it"
     return b, [probe, ("perf buffer", "events (one ring per CPU; %s)" % why)]
