@@ -9,6 +9,8 @@ import sys
 
 def cell(lesson, key, value):
     header, width, fmt = lesson.column(key)
+    if value is None:
+        return "-".ljust(width)  # a row without that key: a histogram of all processes has no pid
     try:
         text = fmt % value
     except TypeError:
@@ -42,6 +44,57 @@ def log2_lines(label, rows, width=40):
         bar = "*" * round(width * r["count"] / most)
         lines.append(f"{r['low']:>10} -> {r['high']:<10} : {r['count']:<9} |{bar:<{width}}|")
     return lines
+
+
+def linear_lines(label, rows, width=40):
+    """BCC's print_linear_hist() layout: one line a value, empty values between included, with a bar."""
+    most = max((r["count"] for r in rows), default=0) or 1
+    lines = [f"{label:>13}     : count     distribution"]
+    for r in rows:
+        bar = "*" * round(width * r["count"] / most)
+        lines.append(f"{r['low']:>10}        : {r['count']:<9} |{bar:<{width}}|")
+    return lines
+
+
+def linear_rows(buckets):
+    """A linear histogram's buckets ({value: count}) as rows {low, high, count}, from the lowest counted value
+    to the highest, the empty ones between included (as print_linear_hist() prints them)."""
+    counted = {k: n for k, n in buckets.items() if n}
+    if not counted:
+        return []
+    return [{"low": k, "high": k, "count": counted.get(k, 0)} for k in range(min(counted), max(counted) + 1)]
+
+
+def histogram_lines(hist):
+    """One histogram of a summary ({"label", "buckets", and for sections "section", "linear"}) as BCC draws it."""
+    head = [hist["section"]] if hist.get("section") else []
+    draw = linear_lines if hist.get("linear") else log2_lines
+    return head + draw(hist["label"], hist["buckets"])
+
+
+class Histograms:
+    """Histograms summed from a map lesson's rows: a row with "slot" (a log2 bucket, as bpf_log2l() numbers it) or
+    "value" (a linear one) adds its "count" there, in the histogram of its "section" (print_log2_hist()'s
+    section_header: one histogram per pid, per command...) and "unit" (the label; default: the lesson's)."""
+
+    def __init__(self, label):
+        self.label, self.counts = label, {}
+
+    @staticmethod
+    def takes(record):
+        return "slot" in record or "value" in record
+
+    def add(self, record):
+        linear = "value" in record
+        key = (record.get("section") or "", record.get("unit") or self.label, linear)
+        bucket = int(record["value"] if linear else record["slot"])
+        counts = self.counts.setdefault(key, {})
+        counts[bucket] = counts.get(bucket, 0) + int(record.get("count", 1))
+
+    def summary(self):
+        return [{"label": unit, "section": section, "linear": linear,
+                 "buckets": (linear_rows if linear else log2_rows)(counts)}
+                for (section, unit, linear), counts in self.counts.items()]
 
 
 BURST = 0.01  # seconds between two events alike that make them one burst on the terminal
@@ -219,7 +272,8 @@ def summary_lines(summary, attached=False):
     work = s.get("workload")
     if work:
         whose = "its children's" if work.get("children_only") else "its and its children's" if work.get("pids") else "its"
-        seen = (f"the map counted {s['workload_events']} for its pid" if table else
+        seen = (f"the map counted {s['workload_events']} for {'its children' if work.get('children_only') else 'its pid'}"
+                if table else
                 f"{s['workload_events']} of the events above are {whose}")
         lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
                      f"{seen}{accounted(work, s['workload_events'])}.")
@@ -233,9 +287,9 @@ def summary_lines(summary, attached=False):
     elif s.get("workload_pid"):
         lines.append(f"The workload (pid {s['workload_pid']}) had not finished when the run ended; "
                      f"{s['workload_events']} events were its. Raise the duration to see all of it.")
-    hist = s.get("histogram")
-    if hist and hist["buckets"]:
-        lines[:0] = log2_lines(hist["label"], hist["buckets"]) + [""]
+    drawn = [h for h in [s.get("histogram"), *(s.get("histograms") or [])] if h and h["buckets"]]
+    for hist in reversed(drawn):
+        lines[:0] = histogram_lines(hist) + [""]
     if s["lost"]:
         lines.append(f"{s['lost']} events were lost: the buffer filled faster than user space read it.")
     if s.get("lost_unreported"):

@@ -193,6 +193,7 @@ class Run:
                             "duration": 0.0, "probes": self.probes, "fallbacks": self.fallbacks, "workload": None,
                             "workload_pid": None, "workload_events": 0}
         self.per_pid = {}  # pid -> events: the workload's children count as its once its report names them
+        self.histograms = render.Histograms(lesson.histogram)  # a map lesson's rows that are histogram buckets
         if self.source is None:
             self.source = sources.make_source(lesson, self.b, self.glue, opts, sink.interval)
         else:
@@ -264,6 +265,8 @@ class Run:
         if isinstance(record, sources.Lost):
             self.sink.lost(int(record))
             return False
+        if self.lesson.histogram and self.histograms.takes(record):
+            self.histograms.add(record)
         weight = self.source.weight(record)
         self.source.rows += 1
         self.summary["events"] += weight
@@ -292,7 +295,10 @@ class Run:
                 workload.stop(self.proc)
                 self.proc = None
         if self.options.histogram and self.lesson.histogram and self.b is not None:
-            s["histogram"] = {"label": self.lesson.histogram, "buckets": render.log2_rows(self.glue.histogram(self.b))}
+            if callable(getattr(self.glue, "histogram", None)):
+                s["histogram"] = {"label": self.lesson.histogram, "buckets": render.log2_rows(self.glue.histogram(self.b))}
+            else:
+                s["histograms"] = self.histograms.summary()
         s["duration"] = round(time.monotonic() - started, 3)
         s["lost"] = self.source.lost
         s["workload_events"] = self._workload_events()
