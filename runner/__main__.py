@@ -202,8 +202,8 @@ def build_parser():
     p.add_argument("--no-code", action="store_true", help="do not print the BPF program before running it")
     p.add_argument("--pages", type=pages_per_cpu, default=None, metavar="N",
                    help=f"perf buffer size in pages of {PAGE_SIZE // 1024} KiB per CPU, a power of two from 1 to "
-                        f"{MOST_PAGES} (default 8; try 1 to see lost events); for a ring buffer lesson (lesson7), the size "
-                        "of its one ring (default: the lesson's own)")
+                        f"{MOST_PAGES} (default 8; try 1 to see lost events); for a lesson whose program sizes its "
+                        "ring buffer, the size of its one ring (default: the lesson's own)")
     p.add_argument("--interval", type=interval_s, default=1.0, metavar="S",
                    help=f"for map lessons: read and print the map every S seconds, {LEAST_INTERVAL:g} to {HOUR} "
                         "(default 1)")

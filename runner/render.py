@@ -92,9 +92,11 @@ class Histograms:
         counts[bucket] = counts.get(bucket, 0) + int(record.get("count", 1))
 
     def summary(self):
+        """[{label, section, linear, buckets}], safe to call from another thread while add() goes on (a notebook
+        draws the histograms while its run adds to them: list() and dict() copy in one step under the GIL)."""
         return [{"label": unit, "section": section, "linear": linear,
-                 "buckets": (linear_rows if linear else log2_rows)(counts)}
-                for (section, unit, linear), counts in self.counts.items()]
+                 "buckets": (linear_rows if linear else log2_rows)(dict(counts))}
+                for (section, unit, linear), counts in list(self.counts.items())]
 
 
 BURST = 0.01  # seconds between two events alike that make them one burst on the terminal

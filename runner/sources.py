@@ -187,8 +187,8 @@ class RingBuffer(Source):
 
 
 def pause(seconds):
-    """Wait, as time.sleep() does, but without clock_nanosleep(), whose latency lesson 8 times for every process:
-    the runner's own waits would show up there (select() waits the same, and Ctrl-C ends it the same)."""
+    """Wait, as time.sleep() does, but without clock_nanosleep(): a lesson that times every process's sleeps would
+    count the runner's own waits among them (select() waits the same, and Ctrl-C ends it the same)."""
     select.select([], [], [], seconds)
 
 

@@ -202,6 +202,14 @@ class Controller:
                 r["comm"] = f"{r['comm']} (this notebook)"
         return sorted(rows, key=lambda r: (-r.get("count", 0), str(r.get("pid", ""))))
 
+    def live_histograms(self):
+        """The histograms a map lesson's rows add up to so far (see render.Histograms), or [] for the others."""
+        run = self.run
+        if run is None or not self.lesson.histogram or callable(getattr(run.glue, "histogram", None)):
+            return []
+        with self._lock:
+            return run.histograms.summary() if getattr(run, "histograms", None) is not None else []
+
     def count_columns(self):
         if self.table:
             return list(self.lesson.columns) + ([] if "count" in self.lesson.columns else ["count"])

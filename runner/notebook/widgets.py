@@ -71,9 +71,13 @@ class View:
         self.events.value = html_table(c.lesson, c.lesson.columns, c.recent_records(), "bcc-lessons-events-table")
         self.counts.value = html_table(c.lesson, c.count_columns(), c.count_rows(), "bcc-lessons-counts-table",
                                        bars=True)
+        live = c.live_histograms()
+        if live:  # histograms summed from a map lesson's rows: redrawn at each read, while the run goes on
+            self.histogram.value = histograms_html(live)
         if force:
             last = c.last or {}
-            self.histogram.value = histogram_html(last.get("histogram"))
+            if not live:
+                self.histogram.value = histograms_html([last.get("histogram"), *(last.get("histograms") or [])])
             self.summary.value = summary_html("\n".join(c.summary_lines())) if c.last else ""
 
 
@@ -131,10 +135,31 @@ def bars_html(bars, css):
     return f"<table class='{css}' style='{TABLE};margin-top:6px'><tbody>{rows}</tbody></table>"
 
 
+SECTIONS = 6  # histograms drawn side by side at most (the most counted first); the summary has every one
+
+
 def histogram_html(histogram):
-    """A lesson's log2 histogram (summary["histogram"]): one bar per bucket, labelled "low -> high"."""
+    """A lesson's histogram (summary["histogram"], or one of its "histograms"): one bar per bucket, labelled
+    "low -> high" (log2) or its value (linear), from the first bucket that counted something."""
     if not histogram or not histogram.get("buckets"):
         return ""
-    bars = [(f"{b['low']} -> {b['high']}", b["count"]) for b in histogram["buckets"]]
-    return (f"<b>{html.escape(histogram['label'])}</b>"
-            + bars_html(bars, css="bcc-lessons-histogram-bars"))
+    buckets = histogram["buckets"]
+    first = next((i for i, b in enumerate(buckets) if b["count"]), len(buckets))
+    bars = [(str(b["low"]) if histogram.get("linear") else f"{b['low']} -> {b['high']}", b["count"])
+            for b in buckets[first:]]
+    title = html.escape(histogram["label"])
+    if histogram.get("section"):
+        title = f"{html.escape(histogram['section'])}<br>{title}"
+    return f"<div style='margin:0 24px 8px 0'><b>{title}</b>" + bars_html(bars, css="bcc-lessons-histogram-bars") \
+        + "</div>"
+
+
+def histograms_html(histograms):
+    """Several histograms side by side (print_log2_hist()'s sections), the most counted first."""
+    drawn = [h for h in histograms if h and h.get("buckets")]
+    drawn.sort(key=lambda h: -sum(b["count"] for b in h["buckets"]))
+    more = len(drawn) - SECTIONS
+    body = "".join(histogram_html(h) for h in drawn[:SECTIONS])
+    if more > 0:
+        body += f"<div><i>and {more} more: the summary below draws every one</i></div>"
+    return f"<div style='display:flex;flex-flow:row wrap;align-items:flex-start'>{body}</div>" if body else ""
