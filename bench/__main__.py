@@ -30,8 +30,10 @@ STARTUP_TEXT = ("Wall time from spawning the process to its first event line on 
 THROUGHPUT_TEXT = ("A child calls getppid() in a tight loop for {seconds} s; a program on syscalls:sys_enter_getppid sends "
                    "a 32-byte struct per call of that child. *classic*: `open_perf_buffer` with a callback calling "
                    "`b[\"events\"].event(data)` (the BCC tutorial); *runner*: runner/sources.py's `PerfBuffer` source, "
-                   "polled as the runner does; *ringbuf*: `BPF_RINGBUF_OUTPUT`, drops counted in the kernel by a "
-                   "per-CPU counter. Buffers: *default* = 8 pages per CPU (ring buffer: the same memory in one ring), "
+                   "polled as the runner does; *ringbuf*: `BPF_RINGBUF_OUTPUT` read by an `open_ring_buffer` "
+                   "callback (a plain script, as lesson 7's alone); *runner_ringbuf*: the same ring read by "
+                   "runner/sources.py's `RingBuffer` source (lesson 7 in the runner); ring drops counted in the kernel "
+                   "by a per-CPU counter. Buffers: *default* = 8 pages per CPU (ring buffer: the same memory in one ring), "
                    "*small* = 1 page per CPU. Every run checks delivered + lost == the calls the child reports.")
 COST_TEXT = ("The child times {calls:,} getppid() calls with each program attached in turn ({reps} rounds, mechanisms "
              "rotating), every call firing. *added* is the median over rounds of (run - the same round's run without "
@@ -92,7 +94,7 @@ def main(argv=None):
             m.set_target(b, child.pid)
             rings = m.Rings(b, child.pid)
             if "throughput" in parts:
-                print(f"Throughput: 3 ways x 2 buffer sizes, {reps} floods of {seconds} s each...", flush=True)
+                print(f"Throughput: {len(m.WAYS)} ways x 2 buffer sizes, {reps} floods of {seconds} s each...", flush=True)
                 throughput = {(size, way): [] for size in ("default", "small") for way in m.WAYS}
                 for rep in range(reps):
                     for (size, way) in throughput:
@@ -102,7 +104,7 @@ def main(argv=None):
                 tables.append(report.terminal("Event throughput (medians)", headers, rows))
                 lines += ls
             if "cost" in parts:
-                print(f"Cost: 7 mechanisms x {cost_reps} rounds of {calls:,} calls...", flush=True)
+                print(f"Cost: {len(m.MECHANISMS)} mechanisms x {cost_reps} rounds of {calls:,} calls...", flush=True)
                 sink = m.Sink(b)
                 try:
                     costs = m.costs(b, child, sink, calls, cost_reps)

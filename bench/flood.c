@@ -17,8 +17,11 @@ BPF_PERF_OUTPUT(events);                         // per-CPU rings; their size is
 BPF_RINGBUF_OUTPUT(ring_default, RING_DEFAULT_PAGES);  // one ring shared by all CPUs
 BPF_RINGBUF_OUTPUT(ring_small, RING_SMALL_PAGES);
 BPF_RINGBUF_OUTPUT(ring_big, RING_BIG_PAGES);    // holds a whole cost run: nothing dropped
+BPF_RINGBUF_OUTPUT(ring_runner_default, RING_DEFAULT_PAGES);  // the same two sizes, read by the runner's source
+BPF_RINGBUF_OUTPUT(ring_runner_small, RING_SMALL_PAGES);
 BPF_PERCPU_ARRAY(ring_drops, u64, 1);            // a ring buffer has no lost callback: count here
 BPF_HASH(counts, u32, u64);
+BPF_HISTOGRAM(hist, u64);                        // a log2 histogram (lesson 8)
 BPF_PERCPU_ARRAY(percpu_counts, u64, 1);
 
 static inline int is_target(u32 *pid)
@@ -101,6 +104,46 @@ int on_ring_small(void *ctx)
     return 0;
 }
 
+int on_ring_runner_default(void *ctx)
+{
+    struct data_t data = {};
+    u32 pid;
+    if (!is_target(&pid))
+        return 0;
+    fill(&data, pid);
+    if (ring_runner_default.ringbuf_output(&data, sizeof(data), 0) != 0)
+        dropped();
+    return 0;
+}
+
+int on_ring_runner_small(void *ctx)
+{
+    struct data_t data = {};
+    u32 pid;
+    if (!is_target(&pid))
+        return 0;
+    fill(&data, pid);
+    if (ring_runner_small.ringbuf_output(&data, sizeof(data), 0) != 0)
+        dropped();
+    return 0;
+}
+
+// reserve room in the ring, fill it in place, submit (lesson 7): no copy from the stack
+int on_ring_reserve(void *ctx)
+{
+    u32 pid;
+    if (!is_target(&pid))
+        return 0;
+    struct data_t *data = ring_big.ringbuf_reserve(sizeof(struct data_t));
+    if (!data) {
+        dropped();
+        return 0;
+    }
+    fill(data, pid);
+    ring_big.ringbuf_submit(data, 0);
+    return 0;
+}
+
 int on_ring_big(void *ctx)
 {
     struct data_t data = {};
@@ -120,6 +163,16 @@ int on_hash(void *ctx)
     if (!is_target(&pid))
         return 0;
     counts.increment(pid);
+    return 0;
+}
+
+// ... a log2 histogram's bucket (lesson 8): a hash keyed by bpf_log2l() of a value ...
+int on_hist(void *ctx)
+{
+    u32 pid;
+    if (!is_target(&pid))
+        return 0;
+    hist.increment(bpf_log2l(bpf_ktime_get_ns() & 0xffff));
     return 0;
 }
 

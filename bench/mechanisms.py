@@ -148,10 +148,17 @@ class Runner:
 
 
 class Rings:
-    """The ring buffers of flood.c, opened once: counts per ring; drops come from the kernel's counter."""
+    """The ring buffers of flood.c, opened once: counts per ring; drops come from the kernel's counter.
+
+    The classic way's rings get a callback here (open_ring_buffer, as a script reads a ring buffer); the runner's
+    two rings are opened by runner/sources.py's RingBuffer source, each read by the runner's pipeline.
+    """
 
     def __init__(self, b, pid):
-        self.b, self.delivered = b, {}
+        from runner import sources
+        self.b, self.delivered, self.pid = b, {}, pid
+        self.sources = {name: sources.RingBuffer(b, SimpleNamespace(record=record), None, name)
+                        for name in ("ring_runner_default", "ring_runner_small")}
         for name in ("ring_default", "ring_small", "ring_big"):
             self.delivered[name] = 0
             b[name].open_ring_buffer(self._callback(name, pid))
@@ -170,6 +177,8 @@ class Rings:
 
 
 class RingBuffer:
+    """The classic way to read a ring buffer: open_ring_buffer's callback, ring_buffer_poll()."""
+
     def __init__(self, rings, size):
         self.rings, self.name = rings, "ring_default" if size == "default" else "ring_small"
         self.fn = "on_" + self.name
@@ -185,6 +194,26 @@ class RingBuffer:
 
     def poll(self, ms):
         self.rings.b.ring_buffer_poll(timeout=ms)
+
+    def close(self):
+        pass
+
+
+class RunnerRing:
+    """The runner's pipeline on a ring buffer: runner/sources.py's RingBuffer source, polled as the runner does."""
+
+    def __init__(self, rings, size):
+        self.rings, self.name = rings, "ring_runner_default" if size == "default" else "ring_runner_small"
+        self.source, self.fn, self.delivered = rings.sources[self.name], "on_" + self.name, 0
+        self.start_drops = rings.drops()
+
+    @property
+    def lost(self):
+        return self.rings.drops() - self.start_drops
+
+    def poll(self, ms):
+        pid = self.rings.pid
+        self.delivered += sum(1 for r in self.source.poll(ms / 1000) if r["pid"] == pid)
 
     def close(self):
         pass
@@ -224,7 +253,7 @@ def stream(b, child, way, seconds):
             "exact": way.delivered + way.lost == calls}
 
 
-WAYS = ("classic", "runner", "ringbuf")
+WAYS = ("classic", "runner", "ringbuf", "runner_ringbuf")
 
 
 def throughput(b, child, rings, way_name, size, seconds):
@@ -233,6 +262,8 @@ def throughput(b, child, rings, way_name, size, seconds):
         way = Classic(b, child.pid, pages)
     elif way_name == "runner":
         way = Runner(b, child.pid, pages)
+    elif way_name == "runner_ringbuf":
+        way = RunnerRing(rings, size)
     else:
         way = RingBuffer(rings, size)
     return stream(b, child, way, seconds)
@@ -246,6 +277,8 @@ MECHANISMS = {  # name -> function in flood.c (None: nothing attached, the basel
     "bpf_trace_printk": "on_printk",
     "perf_submit": "on_perf",
     "ringbuf_output": "on_ring_big",
+    "ringbuf_reserve/submit": "on_ring_reserve",
+    "histogram increment": "on_hist",
     "hash increment": "on_hash",
     "percpu increment": "on_percpu",
 }

@@ -7,7 +7,9 @@ import time
 from .stats import fmt, fmt_spread, markdown_table, ratio, ratio_line, summary, median, spread, text_table
 
 SLUG = {"no probe": "baseline", "empty program": "empty_program", "bpf_trace_printk": "bpf_trace_printk",
-        "perf_submit": "perf_submit", "ringbuf_output": "ringbuf_output", "hash increment": "hash_increment",
+        "perf_submit": "perf_submit", "ringbuf_output": "ringbuf_output",
+        "ringbuf_reserve/submit": "ringbuf_reserve_submit", "histogram increment": "histogram_increment",
+        "hash increment": "hash_increment",
         "percpu increment": "percpu_increment"}
 
 
@@ -52,6 +54,11 @@ def throughput_rows(results):
             mine = median([r["delivered_per_s"] for r in results.get((size, way), [])])
             name = f"{way}/classic" if size == "default" else f"{way}/classic@small"
             lines.append(ratio_line("throughput_ratio", name, ratio(mine, classic)))
+        # the ring buffer read by the runner's pipeline against the same read by a plain callback (lesson 7)
+        mine = median([r["delivered_per_s"] for r in results.get((size, "runner_ringbuf"), [])])
+        plain = median([r["delivered_per_s"] for r in results.get((size, "ringbuf"), [])])
+        lines.append(ratio_line("throughput_ratio", "runner_ringbuf/ringbuf" + ("" if size == "default" else "@small"),
+                                ratio(mine, plain)))
     runs = [r for rs in results.values() for r in rs]
     lines.append(f"loss_exact {sum(r['exact'] for r in runs)}/{len(runs)}")
     return ["buffer", "way", "calls/s offered", "delivered/s", "lost/s", "lost", "delivered+lost=calls"], rows, lines

@@ -23,8 +23,9 @@ HEAVY = ("rich", "matplotlib", "jupyter", "jupyter_client", "IPython", "ipykerne
          "pandas", "nbformat", "nbclient")
 
 
-def lessons_to_measure(numbers=(1, 2, 3)):
-    """Lessons 1-3 that exist now: a folder with its glue and an entry in lessons.toml."""
+def lessons_to_measure(numbers=(1, 2, 3, 7, 8)):
+    """The lessons measured (1-3, and 7-8, the ring buffer and the histograms) that exist now: a folder with its
+    glue and an entry in lessons.toml."""
     from runner import lessons
     return [lesson for lesson in lessons.load_all() if lesson.number in numbers and lesson.glue_path.exists()
             and lesson.program_path.exists()]

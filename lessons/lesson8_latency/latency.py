@@ -3,8 +3,8 @@
 # sleeps (clock_nanosleep) per process, and block I/O requests on every disk.
 #
 # Lesson 8 of bcc-lessons. Run it alone with:  sudo .venv/bin/python lessons/lesson8_latency/latency.py
-# (Ctrl-C prints the histograms), or guided, with a workload whose sleeps have
-# known lengths:  python3 -m runner lesson8
+# (it prints the histograms every second, and at Ctrl-C), or guided, with a
+# workload whose sleeps have known lengths:  python3 -m runner lesson8
 import sys
 import time
 from pathlib import Path
@@ -14,6 +14,7 @@ from bcc import BPF
 from lessons.common import read_and_clear
 
 PROGRAM = Path(__file__).with_name("latency.c")
+INTERVAL = 1  # seconds between two prints of the histograms when run alone, as runqlat 1 does
 
 
 def load(pid=None, linear=False):
@@ -68,22 +69,30 @@ def snapshot(b):
     return sorted(rows, key=lambda r: (r["latency"] != "clock_nanosleep", r["pid"] or 0, r.get("slot", r.get("value"))))
 
 
-def main():
-    linear = "--linear" in sys.argv[1:]
-    b, probes = load(linear=linear)
-    print("Timing clock_nanosleep() per process and block I/O on every disk... Hit Ctrl-C to end.")
-    try:
-        while True:
-            time.sleep(1)  # the kernel counts meanwhile, with no help from us
-    except KeyboardInterrupt:
-        print()
-    # The histograms as BCC's tools print them: one per pid for the sleeps, one for the disks.
+def show(b, linear):
+    """The histograms as BCC's tools print them (one per pid for the sleeps, one for the disks), then cleared."""
     if linear:
         b["sleeps"].print_linear_hist("msecs", section_header="pid")
     else:
         b["sleeps"].print_log2_hist("usecs", section_header="pid")
-    print()
     b["io"].print_log2_hist("usecs (block I/O)")
+    b["sleeps"].clear()
+    b["io"].clear()
+
+
+def main():
+    linear = "--linear" in sys.argv[1:]
+    b, probes = load(linear=linear)
+    print("Tracing clock_nanosleep() per process and block I/O on every disk... Hit Ctrl-C to end.")
+    while True:
+        try:
+            time.sleep(INTERVAL)  # the kernel counts meanwhile, with no help from us (this sleep counts too)
+        except KeyboardInterrupt:
+            break
+        print("\n%s" % time.strftime("%H:%M:%S"))
+        show(b, linear)
+    print()
+    show(b, linear)  # what was counted since the last print
 
 
 if __name__ == "__main__":
