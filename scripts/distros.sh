@@ -39,7 +39,9 @@ CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 PIP_CONFS=(/etc/pip.conf /etc/xdg/pip/pip.conf)
 # -m replaces the Makefile's own -m "not vm": the VM tests stay out, the browser test and the harness's own
 # tests (distros) stay here.
-TEST_ARGS="-q -p no:cacheprovider -m 'not vm and not browser and not distros'"
+# make test's pytest arguments inside a root; DISTROS_TEST_ARGS replaces them (a developer's quicker run of some
+# tests: DISTROS_TEST_ARGS="-q -k lesson7" scripts/distros.sh test bullseye)
+TEST_ARGS=${DISTROS_TEST_ARGS:-"-q -p no:cacheprovider -m 'not vm and not browser and not distros'"}
 PATH_INSIDE=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 declare -A CLAIMED=()   # root directory -> the fd of its lock, for the roots this run uses: what cleanup acts on
