@@ -274,7 +274,8 @@ def summary_lines(summary, attached=False):
     work = s.get("workload")
     if work:
         whose = "its children's" if work.get("children_only") else "its and its children's" if work.get("pids") else "its"
-        seen = (f"the map counted {s['workload_events']} for {'its children' if work.get('children_only') else 'its pid'}"
+        children = f"its children (pids {', '.join(map(str, work.get('pids') or []))})"
+        seen = (f"the map counted {s['workload_events']} for {children if work.get('children_only') else 'its pid'}"
                 if table else
                 f"{s['workload_events']} of the events above are {whose}")
         lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "

@@ -77,7 +77,8 @@ PERF_PAGES = 8  # a perf buffer's pages per CPU when the run names none (BCC's o
 
 
 class Lost(int):
-    """In a source's records: the kernel dropped this many events here (perf buffer only)."""
+    """In a source's records: this many events were dropped here (as a perf buffer's kernel reports it, or as a ring
+    buffer's program counted it)."""
 
 
 class PerfBuffer(Source):
@@ -152,9 +153,12 @@ class RingBuffer(Source):
     dropped(b), where it has one, returns those counts as {pid: events}; without it the loss is unknown (None).
     """
 
+    CHECK_DROPS = 0.2  # seconds between two reads of the program's drop counts while events flow
+
     def __init__(self, b, glue, options, table):
         self.b, self.pending, self.dropped = b, [], Dropped(b, glue)
         self.lost = 0 if self.dropped.read is not None else None
+        self.next_check = 0.0
         record, pending = glue.record, self.pending
 
         def on_event(ctx, data, size):  # b[table] looked up at each event, as for the perf buffer
@@ -168,12 +172,22 @@ class RingBuffer(Source):
             self.b.ring_buffer_poll(timeout=int(timeout * 1000))
         out = self.pending[:]
         del self.pending[:]
+        if self.lost is not None and time.monotonic() >= self.next_check:
+            self._drops(out)
         return out
+
+    def _drops(self, out):
+        """Drops counted since the last look, as a Lost record after the events read with them."""
+        self.next_check = time.monotonic() + self.CHECK_DROPS
+        total = self.dropped.update()
+        if total > self.lost:
+            out.append(Lost(total - self.lost))
+            self.lost = total
 
     def final(self):
         out = self.poll(0)  # events already in the buffer, not yet read
         if self.lost is not None:
-            self.lost = self.dropped.update()
+            self._drops(out)
         return out
 
     def reset(self):

@@ -206,3 +206,40 @@ def test_a_loaded_program_without_the_ring_buffer_it_names_is_one_sentence():
     b = B(events=SimpleNamespace(open_perf_buffer=None))  # the fallback's perf buffer, where no ring buffer is
     lesson._check_perf_table((b, []), lesson.program_path)
     assert not b.cleaned
+
+
+def test_a_ring_buffers_drops_arrive_in_line_with_its_events_and_add_up_at_the_end():
+    class Table:
+        def open_ring_buffer(self, callback):
+            self.callback = callback
+
+        def event(self, data):
+            return data
+
+    class B(dict):
+        def ring_buffer_poll(self, timeout):
+            for data in self.waiting:
+                self["events"].callback(None, data, 0)
+            self.waiting = []
+
+    class Glue:
+        drops = {}
+
+        def record(self, event):
+            return {"pid": event}
+
+        def dropped(self, b):
+            return dict(self.drops)
+
+    b, glue = B(events=Table()), Glue()
+    ring = sources.RingBuffer(b, glue, None, "events")
+    b.waiting, glue.drops = [1, 2], {1: 3}
+    out = ring.poll(0)
+    assert out[:2] == [{"pid": 1}, {"pid": 2}] and isinstance(out[2], sources.Lost) and out[2] == 3
+    b.waiting, glue.drops = [1], {1: 5}
+    assert ring.poll(0) == [{"pid": 1}]  # drops are looked at every CHECK_DROPS seconds, not at every poll
+    final = ring.final()
+    assert final == [2] and isinstance(final[0], sources.Lost)
+    assert ring.lost == 5 and ring.describe() == {"lost_by_pid": {"1": 5}}
+    ring.reset()
+    assert ring.lost == 0 and ring.final() == []
