@@ -40,6 +40,8 @@ examples:
     python3 -m runner                     # the lessons, and whether this machine runs them live
     python3 -m runner doctor              # what this machine can do, each problem with its fix
     python3 -m runner show lesson1        # read lesson1's text and code (no root needed)
+    python3 -m runner show lesson3 --macros   # the BPF_* macros its program uses, as your bcc defines them
+    python3 -m runner macros BPF_HASH     # how the installed bcc defines a macro (no names: the list of them)
     sudo python3 -m runner lesson1        # run lesson1: compile, attach, workload, events
     sudo python3 -m runner lesson1 --events 3 --json   # 3 events as JSON lines, then a summary
     sudo python3 -m runner 2 --duration 10 --no-workload  # trace your own activity for 10 s
@@ -62,7 +64,7 @@ exit codes:
     143  SIGTERM: everything was detached, then the runner stopped
 """
 
-COMMANDS = ("list", "doctor", "show", "run", "format")
+COMMANDS = ("list", "doctor", "show", "run", "format", "macros")
 EXERCISE_COMMANDS = ("exercise", "check", "watch", "hint", "solution", "progress", "next", "reset")  # runner/learner.py
 COMMANDS += EXERCISE_COMMANDS
 COMMANDS += ("notebook",)
@@ -183,8 +185,17 @@ def build_parser():
     p.add_argument("-j", "--json", action="store_true", help="one JSON object with every finding")
 
     p = sub.add_parser("show", help="print a lesson's text and code",
-                       epilog="example:\n    python3 -m runner show lesson1", formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog="examples:\n    python3 -m runner show lesson1\n"
+                              "    python3 -m runner show lesson3 --macros   # its BPF_* macros, as your bcc defines them",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+    p.add_argument("--macros", action="store_true",
+                   help="instead: the BPF_* macros its C program uses, as the installed bcc's libbcc defines them")
+
+    p = sub.add_parser("macros", help="how the installed bcc defines BPF_HASH, BPF_PERF_OUTPUT, ... (read from libbcc)",
+                       epilog=MACROS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", metavar="NAME", help="BPF_HASH, or just hash; none: list the BPF_* macros")
+    p.add_argument("--libbcc", metavar="PATH", help="read another libbcc file (e.g. another bcc version's) instead")
 
     p = sub.add_parser("run", help="run a lesson (also: python3 -m runner LESSON)",
                        epilog="examples:\n    sudo python3 -m runner lesson1\n"
@@ -237,6 +248,18 @@ examples:
     sudo .venv/bin/python -m runner notebook             # prints http://127.0.0.1:PORT/lab?token=...
     sudo .venv/bin/python -m runner notebook --port 8888 # a fixed port, e.g. for an SSH tunnel:
     ssh -L 8888:127.0.0.1:8888 you@lab-machine          #   (on your laptop) then open the printed URL
+"""
+
+
+MACROS_EXAMPLES = """\
+examples:
+    python3 -m runner macros                     # the BPF_* macros the installed bcc defines
+    python3 -m runner macros BPF_HASH            # BPF_HASH, its helpers, and what it expands to (BPF_TABLE)
+    python3 -m runner macros percpu_hash array   # BPF_PERCPU_HASH and BPF_ARRAY
+    python3 -m runner show lesson3 --macros      # the macros a lesson's program uses
+
+BCC compiles its helpers.h into libbcc (no file of it is installed): these are read from the libbcc that BCC's
+Python module loads, so they are your bcc version's own. No root needed; nothing is loaded into the kernel.
 """
 
 
@@ -294,6 +317,9 @@ def cmd_doctor(args):
 
 def cmd_show(args):
     lesson = lessons.find(args.lesson)
+    if args.macros:
+        from . import macros
+        return macros.show_lesson(lesson)
     out = render.Output(lesson)
     out.markdown(lesson.readme_path.read_text())
     out.code(lesson.program_path)
@@ -372,6 +398,11 @@ def _format(formats, args):
     return 0
 
 
+def cmd_macros(args):
+    from . import macros
+    return macros.show(args.names, libbcc=args.libbcc)
+
+
 def cmd_notebook(args):
     from . import notebook
     return notebook.serve(address=args.ip, port=args.port, open_browser=args.browser)
@@ -405,7 +436,7 @@ def _main(argv):
     args.debug = debug
     args.argv = normalize(argv) + (["--debug"] if debug else [])  # for --kernel: the same command again, inside the VM
     command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format,
-               "notebook": cmd_notebook}.get(args.command)
+               "macros": cmd_macros, "notebook": cmd_notebook}.get(args.command)
     try:
         if command is None:  # imported only for these commands: a lesson run does not pay for them
             from . import learner

@@ -48,6 +48,15 @@ def check_bcc():
     return Finding("bcc", "ok", f"bcc {version} from {Path(bcc.__file__).parent}", required=True)
 
 
+def libbcc_detail():
+    """The libbcc that BCC's Python module loaded, where `macros` reads its BPF_* macros from ("" if unknown)."""
+    from bcc import libbcc
+
+    from .macros import COMMAND, mapped_file
+    path = mapped_file(libbcc.lib)
+    return f", libbcc {path} ({COMMAND} shows its BPF_* macros)" if path else ""
+
+
 def check_python():
     import sys
     return Finding("python", "ok", f"Python {platform.python_version()} ({sys.executable})")
@@ -233,6 +242,7 @@ def examine():
     findings = [Finding("kernel", "ok", f"Linux {kernel_release()} on {platform.machine()}"), check_python(),
                 check_root(), check_bcc(), check_headers(), check_tracefs()]
     if findings[3].status == "ok":
+        findings[3].detail += libbcc_detail()
         findings.append(check_bcc_calls())
     if all(f.status != "missing" for f in findings if f.required):
         try:
