@@ -95,6 +95,8 @@ def _status(text):
 
 
 def _format(lesson, key, value):
+    if value is None:
+        return "-"  # a row without that key, as the terminal shows it: a histogram of all processes has no pid
     try:
         return lesson.column(key)[2] % value
     except TypeError:
