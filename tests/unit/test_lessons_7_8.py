@@ -3,20 +3,13 @@ runner's histograms summed from a map lesson's rows, a ring buffer's drops as it
 ringbuf:<table> events source in lessons.toml."""
 
 import importlib.util
-import io
 import os
 from types import SimpleNamespace
 
 import pytest
 
-from runner import exercises, lessons, render, sources, workload
-
-
-def checker(lesson):
-    spec = importlib.util.spec_from_file_location(f"check_{lesson}", exercises.folder(exercises.require(lesson)) / "check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from runner import lessons, render, sources, workload
+from tests.unit.test_exercise_checkers import checker
 
 
 def verdict(results):
