@@ -286,7 +286,7 @@ def summary_lines(summary, attached=False):
             pids = set(workload_pids(work))
             mine = sum(n for pid, n in dropped.items() if int(pid) in pids)
             lines.append(f"The program counted {mine} of the workload's events as dropped (no room in the buffer) and "
-                         f"{s['lost'] - mine if s['lost'] is not None else 0} of other processes'.")
+                         f"{sum(dropped.values()) - mine} of other processes'.")
     elif s.get("workload_pid"):
         lines.append(f"The workload (pid {s['workload_pid']}) had not finished when the run ended; "
                      f"{s['workload_events']} events were its. Raise the duration to see all of it.")

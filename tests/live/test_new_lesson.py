@@ -1,6 +1,6 @@
 """A new lesson is one folder plus one lessons.toml entry, and nothing in runner/ changes.
 
-The proof: a lesson 7 written here, in a temporary lessons folder, with a column the runner has
+The proof: a lesson 99 written here, in a temporary lessons folder, with a column the runner has
 never seen (declared with its own header and format), an option of its own (--tag, handed to its
 load()) and a workload of its own, run through the command line, the exercise commands and a
 notebook, each on the live kernel.
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.bpf
 
 ENTRY = '''
 [[lesson]]
-number = 7
+number = 99
 name = "getpgrps"
 title = "A lesson the runner has never seen"
 teaches = "nothing new: it proves that a lesson is one folder plus this entry"
@@ -96,16 +96,16 @@ PATCH = """--- a/getpgrps.py
 
 @pytest.fixture
 def new_lessons(tmp_path, monkeypatch):
-    """The project's lessons plus lesson 7, in a folder of their own, as the runner's lessons folder."""
+    """The project's lessons plus lesson 99 (a number no real lesson takes), in a folder of their own, as the runner's lessons folder."""
     home = tmp_path / "lessons"
     shutil.copytree(ROOT / "lessons", home, ignore=shutil.ignore_patterns("__pycache__", "exercise"))
     with open(home / "lessons.toml", "a") as f:
         f.write(ENTRY)
-    folder = home / "lesson7_getpgrps"
+    folder = home / "lesson99_getpgrps"
     (folder / "exercise").mkdir(parents=True)
-    for name, text in (("README.md", "# Lesson 7\n\nA lesson written by a test.\n"), ("getpgrps.c", PROGRAM),
+    for name, text in (("README.md", "# Lesson 99\n\nA lesson written by a test.\n"), ("getpgrps.c", PROGRAM),
                        ("getpgrps.py", GLUE), ("workload.py", WORKLOAD),
-                       ("exercise/README.md", "# Exercise 7: mark every event seen\n"), ("exercise/check.py", CHECK),
+                       ("exercise/README.md", "# Exercise 99: mark every event seen\n"), ("exercise/check.py", CHECK),
                        ("exercise/solution.patch", PATCH)):
         (folder / name).write_text(text)
     monkeypatch.setenv(lessons.DIR_ENV, str(home))
@@ -120,28 +120,28 @@ def runner(*args):
 
 def test_the_command_line_runs_it_with_its_column_option_and_workload(new_lessons):
     before = kernel_state()
-    proc = runner("lesson7", "--tag", "42", "--json")
+    proc = runner("lesson99", "--tag", "42", "--json")
     assert proc.returncode == 0, proc.stderr
     *events, last = [json.loads(line) for line in proc.stdout.splitlines()]
     work = last["summary"]["workload"]
     mine = [e for e in events if e["pid"] == work["pid"]]
-    assert work["source"].endswith("lesson7_getpgrps/workload.py") and work["ops"] == 25
+    assert work["source"].endswith("lesson99_getpgrps/workload.py") and work["ops"] == 25
     assert len(mine) == 25 and {e["tag"] for e in mine} == {42}
-    proc = runner("lesson7", "--no-code")
+    proc = runner("lesson99", "--no-code")
     assert proc.returncode == 0, proc.stderr
     assert "TAG" in proc.stdout.split("Hit Ctrl-C to end.")[1] and "0007" in proc.stdout  # its declared format
-    assert runner("lesson7", "--tags", "1").returncode == 2
+    assert runner("lesson99", "--tags", "1").returncode == 2
     assert_nothing_left(before, {"tracepoint__syscalls__sys_enter_getpgrp"})
 
 
 def test_the_exercise_commands_copy_check_and_solve_it(new_lessons):
-    assert runner("exercise", "lesson7").returncode == 0
-    mine = new_lessons / "lesson7_getpgrps" / "exercise" / "getpgrps.py"
+    assert runner("exercise", "lesson99").returncode == 0
+    mine = new_lessons / "lesson99_getpgrps" / "exercise" / "getpgrps.py"
     assert mine.read_text() == GLUE
-    untouched = runner("check", "lesson7", "--json")
+    untouched = runner("check", "lesson99", "--json")
     assert untouched.returncode == 1 and "0 of 25 events are marked seen" in untouched.stdout
-    assert runner("solution", "lesson7", "--yes", "--write").returncode == 0
-    solved = runner("check", "lesson7", "--json")
+    assert runner("solution", "lesson99", "--yes", "--write").returncode == 0
+    solved = runner("check", "lesson99", "--json")
     assert solved.returncode == 0, solved.stdout + solved.stderr
     assert json.loads(solved.stdout)["passed"] is True
 
@@ -154,9 +154,9 @@ def test_a_notebook_built_for_it_runs_headless(new_lessons, tmp_path, monkeypatc
     monkeypatch.setenv(UNATTENDED_ENV, "1")  # the controls cell runs the lesson once and waits for its end
     out = tmp_path / "notebooks"
     out.mkdir()
-    built = subprocess.run([sys.executable, str(ROOT / "notebooks" / "build.py"), "--out", str(out), "lesson7"],
+    built = subprocess.run([sys.executable, str(ROOT / "notebooks" / "build.py"), "--out", str(out), "lesson99"],
                            capture_output=True, text=True, env=dict(os.environ))
     assert built.returncode == 0, built.stderr
-    nb, held = run_notebook(out / "lesson7_getpgrps.ipynb")
+    nb, held = run_notebook(out / "lesson99_getpgrps.ipynb")
     summary = summary_of(nb)
     assert held and summary["workload"]["ops"] == 25 and summary["workload_events"] == 25
