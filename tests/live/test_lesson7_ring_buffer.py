@@ -33,9 +33,12 @@ def test_lesson7_delivers_every_open_of_the_workload_in_the_order_the_kernel_mad
         assert calls == 1000 and delivered + dropped == calls, (name, delivered, dropped)
     assert summary["lost"] == sum(summary["lost_by_pid"].values())
     assert {e["comm"] for e in events if e["pid"] in summary["workload"]["pids"]} == {"bcc-opener", "bcc-noisy"}
-    # One buffer for all CPUs, read in the order events were reserved: time stamps never go back, across CPUs too.
+    # One buffer for all CPUs, read in the order events were reserved, across CPUs too. Each time stamp is read just
+    # after its reserve, so where two CPUs reserve within the same few nanoseconds the later reserve may read the
+    # clock first: a step back of nanoseconds (1 ns in one of CI's runs), never the perf buffer's runs of one CPU.
     stamps = [e["ts"] for e in events]
-    assert stamps == sorted(stamps)
+    back = [a - b for a, b in zip(stamps, stamps[1:]) if b < a]
+    assert len(back) <= len(stamps) // 100 and max(back, default=0) < 1000, back
     if len(os.sched_getaffinity(0)) > 1:
         assert len({e["cpu"] for e in events}) > 1, "every event came from one CPU: the order test proved nothing"
     assert summary["workload"]["ns_per_call"] > 0
