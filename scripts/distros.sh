@@ -194,6 +194,7 @@ build_one() {  # $1 name
     # A chroot starts no services: packages installed inside it later must not try to.
     printf '#!/bin/sh\nexit 101\n' > "$dir/usr/sbin/policy-rc.d"
     chmod 755 "$dir/usr/sbin/policy-rc.d"
+    machine_files "$dir"
     touch "$dir/$STAMP"
     unclaim "$name"
     say "$name: root built in $((SECONDS - start)) s ($(du -sh --one-file-system "$dir" | cut -f1))"
@@ -317,9 +318,16 @@ pytest_counts() {
 
 # In an entered root: a fresh clone of the committed HEAD, what PACKAGES a root built before they grew lacks, and
 # the clone's set-up (make setup-test). Output to $LOG; returns non-zero if a step failed.
+# What an installed Debian has and debootstrap's minbase may not: /etc/hosts naming localhost (bullseye's root has
+# none, trixie's has one; the notebook server resolves localhost through it, as on a learner's machine).
+machine_files() {  # $1 root directory
+    [ -e "$1/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$1/etc/hosts"
+}
+
 prepare_clone() {  # $1 name
     local name=$1 dir rc=0
     dir=$(root_of "$name")
+    machine_files "$dir"
     say "$name: cloning $REPO (HEAD $(git -C "$REPO" rev-parse --short HEAD)) into $dir$CLONE (log: $LOG)"
     rm -rf --one-file-system "${dir:?}$CLONE"
     git -c safe.directory="$REPO" -c safe.directory="$REPO/.git" clone --quiet "$REPO" "$dir$CLONE"
