@@ -155,11 +155,6 @@ class Lesson:
         return paragraphs[0] if paragraphs else ""
 
     @property
-    def perf_table(self):
-        """The BPF_PERF_OUTPUT table events = "perf:<table>" names, or None for the other sources."""
-        return self.events.split(":", 1)[1] if self.events.startswith("perf:") else None
-
-    @property
     def output_table(self):
         """The table events = "perf:<table>" or "ringbuf:<table>" names, or None for the other sources."""
         return self.events.split(":", 1)[1] if self.events.startswith(("perf:", "ringbuf:")) else None
@@ -202,11 +197,11 @@ class Lesson:
                 if said is None:
                     raise
                 raise said from err
-            lesson._check_perf_table(loaded, program)
+            lesson._check_output_table(loaded, program)
             return loaded
         return checked
 
-    def _check_perf_table(self, loaded, program):
+    def _check_output_table(self, loaded, program):
         """events = "perf:<table>" (or "ringbuf:<table>"): the loaded program declares that BPF_PERF_OUTPUT (or
         BPF_RINGBUF_OUTPUT, or a BPF_PERF_OUTPUT of that name where the kernel has no ring buffer), or nothing stays
         loaded and one sentence says so. Only the compiled program knows its tables, so this is the first moment."""

@@ -36,23 +36,15 @@ def log2_rows(buckets):
              "count": counted.get(k, 0)} for k in range(first, max(counted) + 1)]
 
 
-def log2_lines(label, rows, width=40):
-    """BCC's print_log2_hist() layout: one line a bucket, with a bar scaled to the largest count."""
+def log2_lines(label, rows, width=40, linear=False):
+    """BCC's print_log2_hist() layout, one line a bucket, or with linear=True print_linear_hist()'s, one line a
+    value; each with a bar scaled to the largest count."""
     most = max((r["count"] for r in rows), default=0) or 1
-    lines = [f"{label:>24} : count     distribution"]
+    lines = [f"{label:>13}     : count     distribution" if linear else f"{label:>24} : count     distribution"]
     for r in rows:
         bar = "*" * round(width * r["count"] / most)
-        lines.append(f"{r['low']:>10} -> {r['high']:<10} : {r['count']:<9} |{bar:<{width}}|")
-    return lines
-
-
-def linear_lines(label, rows, width=40):
-    """BCC's print_linear_hist() layout: one line a value, empty values between included, with a bar."""
-    most = max((r["count"] for r in rows), default=0) or 1
-    lines = [f"{label:>13}     : count     distribution"]
-    for r in rows:
-        bar = "*" * round(width * r["count"] / most)
-        lines.append(f"{r['low']:>10}        : {r['count']:<9} |{bar:<{width}}|")
+        bucket = f"{r['low']:>10}       " if linear else f"{r['low']:>10} -> {r['high']:<10}"
+        lines.append(f"{bucket} : {r['count']:<9} |{bar:<{width}}|")
     return lines
 
 
@@ -68,8 +60,7 @@ def linear_rows(buckets):
 def histogram_lines(hist):
     """One histogram of a summary ({"label", "buckets", and for sections "section", "linear"}) as BCC draws it."""
     head = [hist["section"]] if hist.get("section") else []
-    draw = linear_lines if hist.get("linear") else log2_lines
-    return head + draw(hist["label"], hist["buckets"])
+    return head + log2_lines(hist["label"], hist["buckets"], linear=bool(hist.get("linear")))
 
 
 class Histograms:
