@@ -98,5 +98,8 @@ def test_lesson7_without_a_ring_buffer_sends_through_a_perf_buffer_and_says_so(m
     assert run.probes[1] == {"mechanism": "perf buffer",
                              "target": "events (one ring per CPU; this kernel has no ring buffer: Linux 5.8 brought it)"}
     assert summary["fallbacks"] == [lesson.fallback]
-    assert summary["workload_events"] >= summary["workload"]["ops"] - summary["lost"]
+    # The program counts each failed perf_submit() per pid. The kernel's own lost count can lag: it is written with
+    # the next event that fits in that CPU's ring, and none may come after the last drops (CI saw 314 of 885).
+    dropped = sum(summary["lost_by_pid"].get(str(pid), 0) for pid in summary["workload"]["pids"])
+    assert summary["workload_events"] + dropped >= summary["workload"]["ops"], (summary["workload_events"], dropped)
     assert_nothing_left(before, PROGRAMS)
