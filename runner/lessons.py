@@ -83,6 +83,8 @@ class Lesson:
     formats: dict = field(default_factory=dict)   # column key -> (header, width, format)
     ids: set = field(default_factory=set)         # record keys that name things (never summed)
     histogram: str = ""
+    flamegraph: str = ""           # a title: snapshot() rows carry "stack" (folded, root first) and "count"
+    needs_pid: bool = False        # load() attaches to one process: the learner's --pid, or the held workload's
     hint: str = ""
     exercise: Exercise = None
 
@@ -244,7 +246,7 @@ def _shown(path):
 
 REQUIRED = {"number": int, "name": str, "title": str, "teaches": str, "events": str, "columns": list}
 OPTIONAL = {"prefers": list, "fallback": str, "bcc_fallbacks": dict, "workload": dict, "options": list, "ids": list, "histogram": str,
-            "hint": str, "exercise": dict}
+            "hint": str, "exercise": dict, "needs_pid": bool, "flamegraph": str}
 RESERVED_FLAGS = {"duration", "events", "json", "quiet", "no_workload", "no_code", "pages", "interval", "pid", "probe",
                   "kernel", "debug", "help", "lesson"}
 EXERCISE_KEYS = {"edit": list, "workload": dict, "duration": (int, float), "interval": (int, float)}
@@ -356,6 +358,9 @@ def _lesson(e, home):
         e.strings(key, entry.get(key, []))
     if "workload" in entry:
         e.parameters("workload", entry["workload"])
+    if entry.get("needs_pid") and "pid" not in entry.get("options", []):
+        e.fail("has needs_pid = true but does not take the option \"pid\".", "Add \"pid\" to its options: its "
+               "load(pid=) gets the learner's --pid, or the pid of the workload the runner holds at its start.")
     if not _EVENTS.fullmatch(entry["events"]):
         e.fail(f"has an unknown events source {entry['events']!r}.", "Use trace_pipe, perf:<table> (the name in the "
                "program's BPF_PERF_OUTPUT(<table>)), ringbuf:<table> (its BPF_RINGBUF_OUTPUT(<table>, pages)) or table.")
@@ -406,7 +411,8 @@ def _lesson(e, home):
                     fallback=entry.get("fallback", ""), bcc_fallbacks=_sentences(e, entry.get("bcc_fallbacks", {})),
                     workload=entry.get("workload"),
                     options=options, flags=flags, formats=formats, ids=set(entry.get("ids", [])),
-                    histogram=entry.get("histogram", ""), hint=entry.get("hint", ""))
+                    histogram=entry.get("histogram", ""), flamegraph=entry.get("flamegraph", ""),
+                    needs_pid=entry.get("needs_pid", False), hint=entry.get("hint", ""))
     lesson.exercise = Exercise(edit=list(meta.get("edit", [lesson.program_path.name])),
                                workload=dict(meta.get("workload", lesson.workload or {})),
                                duration=meta.get("duration"), interval=meta.get("interval", 1.0))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import doctor, render, signals, sources, targets, workload
 from .diagnostics import captured_stderr, compiler_messages, explain_load_failure
-from .errors import Terminated
+from .errors import Terminated, UsageError
 
 
 @dataclass
@@ -147,6 +147,7 @@ class Run:
     def __init__(self, lesson, options=None, sink=None):
         self.lesson, self.options, self.sink = lesson, options or RunOptions(), sink or Sink()
         self.glue = self.b = self.source = self.proc = None
+        self.held = False  # self.proc waits at its start for probes attached to its pid (lessons with needs_pid)
         self.probes, self.fallbacks, self.warnings = [], [], ""
         self.summary = None
         self.per_pid = {}
@@ -163,8 +164,14 @@ class Run:
         load_args = dict(opts.load_args)
         if "pages" in lesson.options and opts.pages is not None:  # a buffer the program sizes (BPF_RINGBUF_OUTPUT)
             load_args.setdefault("pages", opts.pages)
-        self.b, probes, self.warnings = load(self.glue, self.program_path, interruptible=opts.interruptible_load,
-                                             **load_args)
+        if lesson.needs_pid and load_args.get("pid") is None:
+            load_args["pid"] = self._hold_workload()
+        try:
+            self.b, probes, self.warnings = load(self.glue, self.program_path, interruptible=opts.interruptible_load,
+                                                 **load_args)
+        except BaseException:
+            self._stop_workload()
+            raise
         signals.raise_if_ended()
         if self.warnings:
             self.sink.note(self.warnings)
@@ -174,6 +181,24 @@ class Run:
         self.fallbacks += list(lesson.missing_bcc_calls().values())
         for sentence in self.fallbacks:
             self.sink.note(sentence)
+
+    def _hold_workload(self):
+        """The pid a needs_pid lesson attaches to when the learner gave none: its workload's, started and held at
+        its start until trace() lets it run."""
+        lesson, opts = self.lesson, self.options
+        if not opts.workload or lesson.workload is None:
+            raise UsageError(f"{lesson.id} attaches its probes to one process, and --no-workload leaves out the one "
+                             "it would start.", fix=f"Give the pid of a running process to trace: python3 -m runner "
+                             f"{lesson.id} --pid PID (pgrep NAME finds one), or leave out --no-workload.")
+        params = opts.workload_params if opts.workload_params is not None else lesson.workload
+        self.proc, self.held = workload.start(lesson.workload_path, hold=True, **params), True
+        return self.proc.pid
+
+    def _stop_workload(self):
+        with signals.held():
+            if self.proc is not None:
+                workload.stop(self.proc)
+                self.proc, self.held = None, False
 
     @property
     def program_path(self):
@@ -188,6 +213,12 @@ class Run:
         lesson, opts, sink = self.lesson, self.options, self.sink
         duration = opts.duration if duration is None else duration
         with_workload = opts.workload if with_workload is None else with_workload
+        if lesson.needs_pid and with_workload and not self.held and opts.load_args.get("pid") is None:
+            # probes attached to the pid of a workload that has ended (a notebook's second Start): attach anew,
+            # to a new workload held at its start
+            self.close()
+            self.source = None
+            self.load()
         started = time.monotonic()
         self.summary = s = {"lesson": lesson.id, "kernel": doctor.kernel_release(), "events": 0, "lost": 0,
                             "duration": 0.0, "probes": self.probes, "fallbacks": self.fallbacks, "workload": None,
@@ -202,7 +233,11 @@ class Run:
         if not self.source.interval_rows:
             sink.header()
         params = opts.workload_params if opts.workload_params is not None else lesson.workload
-        if with_workload and lesson.workload is not None:
+        if self.held:
+            workload.release(self.proc)  # the probes are attached to its pid: let it run
+            self.held = False
+            s["workload_pid"] = self.proc.pid
+        elif with_workload and lesson.workload is not None:
             self.proc = workload.start(lesson.workload_path, **params)
             s["workload_pid"] = self.proc.pid
         try:
@@ -315,7 +350,7 @@ class Run:
         with signals.held():
             if self.proc is not None:
                 workload.stop(self.proc)
-                self.proc = None
+                self.proc, self.held = None, False
             if self.b is not None:
                 self.source = None
                 self.b.cleanup()

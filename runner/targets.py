@@ -164,6 +164,8 @@ def explain(cause):
         return UsageError(str(cause), fix="Give the pid of a running process (ps -e lists them; pgrep NAME finds one).")
     if isinstance(cause, FileNotFoundError):
         return UsageError(str(cause), fix="Give the program's full path, e.g. --probe $(command -v bash):readline")
+    if type(cause) is LookupError and len(cause.args) == 2:  # the glue's own (sentence, fix)
+        return UsageError(str(cause.args[0]), fix=str(cause.args[1]))
     if type(cause) is LookupError:
         return UsageError(str(cause), fix="Choose a function the file exports: nm -D --defined-only BINARY "
                                           "lists them (a stripped program keeps only those).")

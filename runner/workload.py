@@ -31,9 +31,12 @@ def pids(work):
     return children if work.get("children_only") else [work["pid"], *children]
 
 
-def start(path, **params):
-    """Start the workload file `path` with `params`; returns the Popen (stdout carries its JSON report)."""
-    argv = [sys.executable, str(Path(__file__).resolve()), str(path)]
+def start(path, hold=False, **params):
+    """Start the workload file `path` with `params`; returns the Popen (stdout carries its JSON report).
+
+    hold=True: it stops just before its run() until release(): time to attach probes to its pid (a USDT probe
+    with a semaphore is enabled in one process, which must exist first)."""
+    argv = [sys.executable, str(Path(__file__).resolve()), str(path)] + (["--hold"] if hold else [])
     for key, value in params.items():
         if isinstance(value, (list, tuple)):
             value = ",".join(map(str, value)) + ","
@@ -41,8 +44,18 @@ def start(path, **params):
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
     # Its own session and process group: Ctrl-C on the terminal is for the runner, which then stops the workload
     # itself (a KeyboardInterrupt in the workload would print a traceback under the learner's summary).
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
+                            text=True, env=env, start_new_session=True)
+
+
+def release(proc):
+    """Let a workload started with hold=True go on to its run()."""
+    try:
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # it has ended already: its report (or its absence) says so
+    proc.stdin = None  # communicate() in report() would flush the closed pipe
 
 
 def report(proc, timeout=None):
@@ -111,6 +124,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      usage="workload.py LESSON_FOLDER/workload.py [--param VALUE ...]")
     parser.add_argument("path", help="a lesson's workload.py")
+    parser.add_argument("--hold", action="store_true", help="wait for a line on stdin before run() (probes attach)")
     args, rest = parser.parse_known_args(argv)
     if len(rest) % 2 or not all(flag.startswith("--") for flag in rest[::2]):
         parser.error("parameters come in pairs: --name value")
@@ -133,6 +147,8 @@ def main(argv=None):
     root = Path(__file__).resolve().parent.parent
     source = str(path.relative_to(root)) if root in path.parents else str(path)
     result = {"source": source, "pid": os.getpid(), "ppid": os.getppid(), "comm": COMM}
+    if args.hold:
+        sys.stdin.readline()  # the runner attaches to this pid meanwhile, then writes a line
     result.update(module.run(**params))
     try:
         print(json.dumps(result), flush=True)

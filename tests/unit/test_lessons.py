@@ -70,8 +70,10 @@ def lesson_folder(root, number=1, name="one", workload=False):
     ('workload = { count = 1 }\n', "has no file"),
     ('[lesson.exercise]\nedits = ["one.c"]\n', "has an unknown key exercise.'edits'"),
     ('[lesson.exercise]\nduration = "5"\n', "has exercise.duration = '5'"),
+    ('needs_pid = true\n', 'has needs_pid = true but does not take the option "pid"'),
+    ('needs_pid = 1\n', "has needs_pid = 1, which should be"),
 ], ids=["unknown key", "unknown option", "flag name", "reserved flag", "wrong type", "missing workload",
-        "unknown exercise key", "exercise type"])
+        "unknown exercise key", "exercise type", "needs_pid without pid", "needs_pid type"])
 def test_a_mistake_in_lessons_toml_is_one_sentence_naming_the_lesson_and_the_key(tmp_path, extra, says):
     lesson_folder(tmp_path)
     (tmp_path / "lessons.toml").write_text(GOOD + extra)
