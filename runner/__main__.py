@@ -64,7 +64,7 @@ exit codes:
     143  SIGTERM: everything was detached, then the runner stopped
 """
 
-COMMANDS = ("list", "doctor", "show", "run", "format", "macros")
+COMMANDS = ("list", "doctor", "show", "run", "format", "macros", "flamegraph")
 EXERCISE_COMMANDS = ("exercise", "check", "watch", "hint", "solution", "progress", "next", "reset")  # runner/learner.py
 COMMANDS += EXERCISE_COMMANDS
 COMMANDS += ("notebook",)
@@ -220,6 +220,9 @@ def build_parser():
                         "(default 1)")
     p.add_argument("--pid", type=positive(int), metavar="PID",
                    help="trace only this process (lessons that take a pid, e.g. lesson6); implies --no-workload")
+    p.add_argument("--flamegraph", metavar="PATH",
+                   help="for a profiling lesson: where to write its SVG flame graph, and the folded stacks beside it "
+                        "as PATH with .folded (default: lessonN.svg in the current folder)")
     p.add_argument("--probe", metavar="BINARY:FUNCTION",
                    help="the program function to probe (lessons that take one, e.g. lesson6)")
     p.add_argument("--kernel", metavar="K", help="run the lesson inside a VM on Debian's kernel K (6.1 or 6.12, both "
@@ -233,6 +236,13 @@ def build_parser():
     shape.add_argument("-j", "--json", action="store_true", help="the parsed fields as JSON")
     shape.add_argument("--c", action="store_true", help="a C struct for attach_tracepoint(), fixed-width types only")
     shape.add_argument("--ctypes", action="store_true", help="a ctypes.Structure with the same layout")
+    p = sub.add_parser("flamegraph", help="draw folded stacks (a;b;c 12 a line, as lesson 10 and profile -f write "
+                       "them) as an SVG flame graph",
+                       epilog="example:\n    python3 -m runner flamegraph profile.folded -o profile.svg",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folded", help="a file of folded stacks")
+    p.add_argument("-o", "--output", metavar="SVG", help="where to write the SVG (default: the file's name with .svg)")
+    p.add_argument("--title", default="CPU profile", help="the title above the graph")
     add_exercise_parsers(sub)
     p = sub.add_parser("notebook", help="JupyterLab on the lesson notebooks, on 127.0.0.1 with a token",
                        epilog=NOTEBOOK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -350,7 +360,8 @@ def run_options(args, lesson):
     load_args = dict(targets.params(args), **lesson_flags(lesson, args.rest))
     return session.RunOptions(duration=args.duration, events=args.events, pages=args.pages, interval=args.interval,
                               workload=not args.no_workload and args.pid is None,  # --pid: the learner's process
-                              load_args=load_args, show_code=not args.no_code, interruptible_load=True)
+                              load_args=load_args, show_code=not args.no_code, interruptible_load=True,
+                              flamegraph=args.flamegraph)
 
 
 def cmd_run(args):
@@ -363,6 +374,28 @@ def cmd_run(args):
     lesson = lessons.find(args.lesson)
     options = run_options(args, lesson)
     return session.run(lesson, options, render.Output(lesson, json_mode=args.json, quiet=args.quiet))
+
+
+def cmd_flamegraph(args):
+    from pathlib import Path
+
+    from . import flamegraph
+    source = Path(args.folded)
+    try:
+        stacks = flamegraph.read_folded(source.read_text())
+    except OSError as err:
+        raise errors.UsageError(f"{source} cannot be read ({err.strerror}).",
+                                fix="Give the folded stacks file a profile wrote, e.g. profile.folded") from err
+    except ValueError as err:
+        raise errors.UsageError(f"{source} is not folded stacks: {err}.",
+                                fix="Each line is frames joined by ; then a space and a count: main;hot 12") from err
+    out = Path(args.output) if args.output else source.with_suffix(".svg")
+    try:
+        out.write_text(flamegraph.svg(stacks, title=args.title))
+    except OSError as err:
+        raise errors.UsageError(f"{out} cannot be written ({err.strerror}).", fix="Give another path with -o.") from err
+    print(f"{out}: {sum(stacks.values())} samples in {len(stacks)} stacks; open it in a browser.")
+    return 0
 
 
 def cmd_format(args):
@@ -436,7 +469,7 @@ def _main(argv):
     args.debug = debug
     args.argv = normalize(argv) + (["--debug"] if debug else [])  # for --kernel: the same command again, inside the VM
     command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format,
-               "macros": cmd_macros, "notebook": cmd_notebook}.get(args.command)
+               "macros": cmd_macros, "flamegraph": cmd_flamegraph, "notebook": cmd_notebook}.get(args.command)
     try:
         if command is None:  # imported only for these commands: a lesson run does not pay for them
             from . import learner

@@ -234,6 +234,8 @@ def caused(work):
 def accounted(work, seen):
     """What makes the workload's events add up: its ops, the events it causes besides them (its report's "also":
     [{"count", "why"}], such as its own start), and what is left over either way."""
+    if work.get("sampled"):
+        return ""  # samples of its time, not one event per operation: nothing to add up
     also = [a for a in work.get("also") or [] if a.get("count")]
     total = caused(work)
     text = ""
@@ -281,6 +283,12 @@ def summary_lines(summary, attached=False):
     elif s.get("workload_pid"):
         lines.append(f"The workload (pid {s['workload_pid']}) had not finished when the run ended; "
                      f"{s['workload_events']} events were its. Raise the duration to see all of it.")
+    graph = s.get("flamegraph")
+    if graph:
+        top = ", ".join(f"{name} {100 * n / graph['samples']:.1f}%" for name, n in list(graph["leaves"].items())[:5])
+        lines.append(f"Profile: {plural(graph['samples'], 'sample')} in {plural(graph['stacks'], 'stack')}"
+                     + (f"; where they were (the stack's last frame): {top}" if top else "") + ".")
+        lines.append(f"Flame graph: {graph['svg']} (open it in a browser); folded stacks: {graph['folded']}.")
     drawn = [h for h in [s.get("histogram"), *(s.get("histograms") or [])] if h and h["buckets"]]
     for hist in reversed(drawn):
         lines[:0] = histogram_lines(hist) + [""]

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import doctor, render, signals, sources, targets, workload
+from . import doctor, flamegraph, render, signals, sources, targets, workload
 from .diagnostics import captured_stderr, compiler_messages, explain_load_failure
 from .errors import Terminated, UsageError
 
@@ -35,6 +35,7 @@ class RunOptions:
     histogram: bool = True       # read the lesson's histogram at the end (checks judge rows, not its shape)
     ctrl_c_ends_trace: bool = True  # Ctrl-C: the last read and the summary (a learner's run); False: it propagates
     interruptible_load: bool = False  # the command line: compile in a thread, so Ctrl-C and SIGTERM end it at once
+    flamegraph: str = None       # lessons with a flamegraph: the SVG's path (default: lessonN.svg in the current folder)
 
 
 class Sink:
@@ -194,6 +195,24 @@ class Run:
         self.proc, self.held = workload.start(lesson.workload_path, hold=True, **params), True
         return self.proc.pid
 
+    def draw_flamegraph(self):
+        """Write the profile's folded stacks and its SVG flame graph; returns what the summary says of them."""
+        svg = Path(self.options.flamegraph or f"{self.lesson.id}.svg").resolve()
+        folded = svg.with_suffix(".folded")
+        try:
+            svg.parent.mkdir(parents=True, exist_ok=True)
+            folded.write_text(flamegraph.folded_text(self.stacks))
+            svg.write_text(flamegraph.svg(self.stacks, title=self.lesson.flamegraph))
+        except OSError as err:
+            raise UsageError(f"The flame graph cannot be written to {svg} ({err.strerror}).",
+                             fix="Give a folder you may write to: --flamegraph /tmp/profile.svg") from err
+        leaves = {}
+        for stack, count in self.stacks.items():
+            leaf = stack.rsplit(";", 1)[-1]
+            leaves[leaf] = leaves.get(leaf, 0) + count
+        return {"svg": str(svg), "folded": str(folded), "samples": sum(self.stacks.values()),
+                "stacks": len(self.stacks), "leaves": dict(sorted(leaves.items(), key=lambda kv: (-kv[1], kv[0])))}
+
     def _stop_workload(self):
         with signals.held():
             if self.proc is not None:
@@ -225,6 +244,7 @@ class Run:
                             "workload_pid": None, "workload_events": 0}
         self.per_pid = {}  # pid -> events: the workload's children count as its once its report names them
         self.histograms = render.Histograms(lesson.histogram)  # a map lesson's rows that are histogram buckets
+        self.stacks = {}  # a profiling lesson's rows: folded stack -> samples, over every read
         if self.source is None:
             self.source = sources.make_source(lesson, self.b, self.glue, opts, sink.interval)
         else:
@@ -302,6 +322,8 @@ class Run:
             return False
         if self.lesson.histogram and self.histograms.takes(record):
             self.histograms.add(record)
+        if self.lesson.flamegraph and "stack" in record:
+            self.stacks[record["stack"]] = self.stacks.get(record["stack"], 0) + int(record.get("count") or 0)
         weight = self.source.weight(record)
         self.source.rows += 1
         self.summary["events"] += weight
@@ -334,6 +356,8 @@ class Run:
                 s["histogram"] = {"label": self.lesson.histogram, "buckets": render.log2_rows(self.glue.histogram(self.b))}
             else:
                 s["histograms"] = self.histograms.summary()
+        if self.lesson.flamegraph and self.b is not None:
+            s["flamegraph"] = self.draw_flamegraph()
         s["duration"] = round(time.monotonic() - started, 3)
         s["lost"] = self.source.lost
         s["workload_events"] = self._workload_events()

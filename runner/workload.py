@@ -149,7 +149,11 @@ def main(argv=None):
     result = {"source": source, "pid": os.getpid(), "ppid": os.getppid(), "comm": COMM}
     if args.hold:
         sys.stdin.readline()  # the runner attaches to this pid meanwhile, then writes a line
-    result.update(module.run(**params))
+    try:
+        result.update(module.run(**params))
+    except OSError as err:  # something this machine lacks (a compiler, a file): the workload's sentence says which
+        print(f"error: the workload could not run: {err}", file=sys.stderr)
+        sys.exit(1)
     try:
         print(json.dumps(result), flush=True)
     except BrokenPipeError:  # the runner that would read the report is gone (killed): nobody to tell

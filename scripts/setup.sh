@@ -6,7 +6,7 @@
 #   scripts/setup.sh --bench      also matplotlib (requirements-bench.txt; make bench)
 #   scripts/setup.sh --test       also what the tests need (requirements-test.txt, chromium for the browser test)
 #
-# 1. BCC from the OS packages (never the unrelated PyPI project named "bcc")
+# 1. BCC from the OS packages (never the unrelated PyPI project named "bcc"), and gcc for lesson 10's workload
 # 2. kernel headers for the running kernel, or the nearest ones the distro has, wired for BCC
 # 3. debugfs and tracefs mounted (BCC reads /sys/kernel/debug/tracing)
 # 4. .venv from the OS python with --system-site-packages (so bcc imports), then requirements.txt (or the
@@ -82,6 +82,7 @@ available() {  # a package apt can install
 # 1. BCC and the tools the tests use ------------------------------------------------------
 if have_apt; then
     apt_install python3-bpfcc bpfcc-tools python3-venv
+    apt_install gcc libc6-dev  # lesson 10's workload is a small C program, compiled with frame pointers
     installed bpftool || { apt_update_once; available bpftool && apt_install bpftool; } \
         || warn "no bpftool package here: the leak checks in the tests need it (Ubuntu: linux-tools-common)."
     if [ -n "$FOR_TESTS" ] && ! command -v chromium >/dev/null; then

@@ -257,11 +257,13 @@ class Controller:
             else:
                 text = DETACHED + (" Start attaches it again." if self._attaches else "")
             return {"text/plain": text}
-        from .widgets import summary_html
+        from .widgets import flamegraph_html, summary_html
         text = "\n".join(self.summary_lines())
         if self.last is not None:
             text += "\n\n" + self.text_table(self.last["counts"][:self.SUMMARY_ROWS])
-        bundle = {"text/plain": text, "text/html": summary_html(text)}  # html: lines break between words only
+        # html: lines break between words only; a profile's flame graph above them, saved with the notebook
+        bundle = {"text/plain": text,
+                  "text/html": flamegraph_html((self.last or {}).get("flamegraph")) + summary_html(text)}
         if self.last is not None:
             bundle[SUMMARY_MIME] = json.loads(json.dumps(self.last, default=str))
         return bundle

@@ -37,9 +37,9 @@ class View:
         self.status_html = w.HTML(value=_status(c.attached and "Ready: press Start."
                                                 or "Not attached yet: Start attaches first."))
         self.events, self.counts = w.HTML(), w.HTML()
-        self.summary, self.histogram = w.HTML(value=""), w.HTML(value="")
+        self.summary, self.histogram, self.flamegraph = w.HTML(value=""), w.HTML(value=""), w.HTML(value="")
         for widget, name in ((self.status_html, "status"), (self.events, "events"), (self.counts, "counts"),
-                             (self.summary, "summary"), (self.histogram, "histogram")):
+                             (self.summary, "summary"), (self.histogram, "histogram"), (self.flamegraph, "flamegraph")):
             widget.add_class(f"bcc-lessons-{name}")
         start.on_click(lambda _: c.start_clicked(workload.value))
         stop.on_click(lambda _: c.stop())
@@ -51,7 +51,7 @@ class View:
                            w.HBox([w.VBox([w.HTML(recent), self.events], layout=side),
                                    w.VBox([w.HTML(f"<b>{title}</b>"), self.counts], layout=side),
                                    self.histogram], layout=w.Layout(flex_flow="row wrap", align_items="flex-start")),
-                           self.summary])
+                           self.flamegraph, self.summary])
         self.box.add_class("bcc-lessons-controls")
         self.refresh(force=True)
 
@@ -79,6 +79,19 @@ class View:
             if not live:
                 self.histogram.value = histograms_html([last.get("histogram"), *(last.get("histograms") or [])])
             self.summary.value = summary_html("\n".join(c.summary_lines())) if c.last else ""
+            self.flamegraph.value = flamegraph_html(last.get("flamegraph"))
+
+
+def flamegraph_html(graph):
+    """A profiling lesson's flame graph, the SVG file its run wrote, shown inline (scrolls where it is wider)."""
+    if not graph:
+        return ""
+    try:
+        with open(graph["svg"]) as f:
+            svg = f.read()
+    except OSError as err:
+        return f"<div>The flame graph {html.escape(graph['svg'])} cannot be read ({html.escape(err.strerror)}).</div>"
+    return f"<div class='bcc-lessons-flamegraph-svg' style='overflow-x:auto;max-width:100%'>{svg}</div>"
 
 
 def summary_html(text):

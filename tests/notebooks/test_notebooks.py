@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import workload
+from runner import lessons, workload
 from runner.notebook import KERNEL_NAME, SUMMARY_MIME, UNATTENDED_ENV, ensure_kernelspec
 from tests.support import ROOT, kernel_state, probe_events
 
@@ -138,6 +138,11 @@ def test_notebook_traces_its_workload_unattended_and_detaches(path):
     assert any(f">{p}</td>" in html for p in pids), "the widget's tables never showed the workload's pids"
     if summary["lesson"] == "lesson1":  # one trace_pipe line per fork, each seen once
         assert summary["workload_events"] == work["ops"] == sum(r["count"] for r in mine) == 5
+    if lessons.find(summary["lesson"]).flamegraph:  # its flame graph inline, in the widget and the saved summary
+        leaves = [name for name in summary["flamegraph"]["leaves"] if not name.startswith("[")][:2]
+        saved = "".join(out.get("data", {}).get("text/html", "") for out in outputs(nb))
+        for shown in (html, saved):
+            assert "bcc-lessons-flamegraph-svg" in shown and all(f"{name} (" in shown for name in leaves), leaves
     assert "Detached: nothing of this lesson is left in the kernel." in text_of(nb)
     wait_gone(held, events_before)
     print(f"{path.name}: {elapsed:.1f} s, workload pid {pid}, {summary['workload_events']} of its events counted, "

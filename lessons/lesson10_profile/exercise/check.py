@@ -1,0 +1,56 @@
+"""The check of lesson 10's exercise: each sample's kernel stack on top of its user stack.
+
+The runner ran the learner's profile.c and profile.py with a workload whose program, bcc-spin, spends
+each round in hot() and warm() (user space) and in in_kernel(), which makes write() system calls to
+/dev/null: a share of its samples hit it inside the kernel. check() gets the rows of every snapshot()
+("pid", "count", "stack": frames joined by ";", outermost first) and the summary, whose workload report
+names bcc-spin's pid. Kernel frames end in "_[k]", as BCC's profile -f marks them.
+"""
+
+
+def kernel_frames(stack):
+    return [f for f in stack.split(";") if f.endswith("_[k]")]
+
+
+def check(events, summary):
+    work = summary["workload"]
+    pid = work["pids"][0]
+    rows = [e for e in events if e.get("pid") == pid and "stack" in e]
+    if not rows:
+        return [(False, f"No samples of bcc-spin (pid {pid}): keep the lesson's rows, one per stack with \"pid\", "
+                        "\"count\" and \"stack\", while you add the kernel's frames.")]
+    total = sum(int(e["count"]) for e in rows)
+    inside = [e for e in rows if kernel_frames(e["stack"])]
+    in_kernel = sum(int(e["count"]) for e in inside)
+    if not inside:
+        return [(False, f"None of bcc-spin's {total} samples has a kernel frame (a name ending in _[k]), though it "
+                        "spends part of its time in write(): get the kernel stack with stacks.get_stackid(&ctx->regs, "
+                        "0) into the sample's key, and in snapshot() add its frames, named with b.ksym() plus "
+                        "\"_[k]\", after the user frames.")]
+    results = []
+    upside_down = [e["stack"] for e in inside if not e["stack"].split(";")[-1].endswith("_[k]")]
+    if upside_down:
+        results.append((False, f"A user frame comes after the kernel frames in {upside_down[0]!r}: the kernel ran on "
+                               "top of the user code that called it, so its frames go last (innermost), outermost "
+                               "first as walk() gives them reversed."))
+    else:
+        results.append((True, f"{in_kernel} of bcc-spin's {total} samples hit it in the kernel, and show the kernel's "
+                              "frames on top of its own."))
+    # The user part ends in in_kernel() or in libc's write() (__GI_write, __libc_write...), which keeps no frame
+    # pointer: the walk from it skips its caller, in_kernel(), as the lesson's README shows.
+    called = [e["stack"] for e in inside
+              if not any(f == "in_kernel" or "write" in f for f in e["stack"].split(";") if not f.endswith("_[k]"))]
+    user_only = sum(int(e["count"]) for e in rows if e["stack"].split(";")[-1] in ("hot", "warm"))
+    if in_kernel and len(called) * 2 > len(inside):
+        results.append((False, f"Most kernel stacks do not sit on write() or in_kernel(), the only function of "
+                               f"bcc-spin that calls it: e.g. {called[0]!r}. Is the user stack of the same sample "
+                               "under them?"))
+    elif user_only == 0:
+        results.append((False, "No sample of bcc-spin ends in hot() or warm() any more: a sample that hit it in user "
+                               "space has no kernel stack (get_stackid() returns a negative error): keep its user "
+                               "frames alone."))
+    else:
+        results.append((True, f"The kernel frames sit on in_kernel()'s write() calls, and the {user_only} samples in "
+                              "hot() and warm() have none: the kernel stack is there only when the sample hit the "
+                              "kernel."))
+    return results
