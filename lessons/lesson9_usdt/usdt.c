@@ -36,8 +36,12 @@ int on_audit(struct pt_regs *ctx)
     return 0;
 }
 
+#ifdef FUNCTION_ENTRY
 // python:function__entry(const char *file, const char *function, int line):
-// fires at each call of a Python function (Python 3.6 to 3.10).
+// fires at each call of a Python function (Python 3.6 to 3.10). Compiled only
+// where the probe is enabled: BCC generates bpf_usdt_readarg() for each
+// enabled probe from its note, and has nothing to generate for a probe the
+// interpreter lacks.
 int on_function_entry(struct pt_regs *ctx)
 {
     struct call_t call = {.probe = FUNCTION_ENTRY};
@@ -48,3 +52,4 @@ int on_function_entry(struct pt_regs *ctx)
     calls.increment(call);
     return 0;
 }
+#endif

@@ -44,13 +44,15 @@ def load(pid):
     binary = re.sub(r"^/proc/\d+/root", "", found["audit"].bin_path.decode())
     where = "%s pid %d" % (binary, pid)
     attached = [("USDT", "python:audit in " + where)]
+    cflags = list(CFLAGS)
     if "function__entry" in found:
+        cflags.append("-DFUNCTION_ENTRY")
         u.enable_probe(probe="function__entry", fn_name="on_function_entry")
         silent = " (Python 3.11 has it but never fires it: CPython issue 98894)" if "3.11" in binary else ""
         attached.append(("USDT", "python:function__entry in %s%s" % (where, silent)))
     else:
         attached[0] = ("USDT (audit only)", attached[0][1])  # Python 3.12 removed function__entry
-    b = BPF(src_file=str(PROGRAM), cflags=CFLAGS, usdt_contexts=[u])
+    b = BPF(src_file=str(PROGRAM), cflags=cflags, usdt_contexts=[u])
     # Keep the USDT object as long as the probes should fire: when Python frees
     # it, BCC lowers the semaphores again, and the interpreter skips its probes.
     b.usdt = u
