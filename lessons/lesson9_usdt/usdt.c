@@ -36,7 +36,7 @@ int on_audit(struct pt_regs *ctx)
     return 0;
 }
 
-#ifdef FUNCTION_ENTRY
+#ifdef ENABLE_FUNCTION_ENTRY
 // python:function__entry(const char *file, const char *function, int line):
 // fires at each call of a Python function (Python 3.6 to 3.10). Compiled only
 // where the probe is enabled: BCC generates bpf_usdt_readarg() for each

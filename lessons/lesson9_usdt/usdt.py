@@ -46,7 +46,7 @@ def load(pid):
     attached = [("USDT", "python:audit in " + where)]
     cflags = list(CFLAGS)
     if "function__entry" in found:
-        cflags.append("-DFUNCTION_ENTRY")
+        cflags.append("-DENABLE_FUNCTION_ENTRY")
         u.enable_probe(probe="function__entry", fn_name="on_function_entry")
         silent = " (Python 3.11 has it but never fires it: CPython issue 98894)" if "3.11" in binary else ""
         attached.append(("USDT", "python:function__entry in %s%s" % (where, silent)))
