@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import doctor, flamegraph, render, signals, sources, targets, workload
 from .diagnostics import captured_stderr, compiler_messages, explain_load_failure
-from .errors import Terminated, UsageError
+from .errors import LessonFailed, Terminated, UsageError
 
 
 @dataclass
@@ -170,6 +170,17 @@ class Run:
         try:
             self.b, probes, self.warnings = load(self.glue, self.program_path, interruptible=opts.interruptible_load,
                                                  **load_args)
+        except Exception as err:
+            ended = self.held and self.proc.poll() is not None
+            code = self.proc.returncode if ended else None
+            self._stop_workload()
+            if ended:  # killed, or failed, while the probes were being attached to it: that is the news, not the pid
+                how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+                raise LessonFailed(f"The workload (pid {load_args['pid']}) ended ({how}) before the probes were "
+                                   "attached to it, so there was no process to trace.",
+                                   fix=f"Run the lesson again; if it ends again, run its workload alone to see why: "
+                                       f"python3 runner/workload.py {self.lesson.workload_path}") from err
+            raise
         except BaseException:
             self._stop_workload()
             raise

@@ -338,6 +338,11 @@ def test_interrupted_anywhere_a_lesson_leaves_nothing_behind(lesson, subreaper):
             time.sleep(0.5)
         try:
             expected = {0} if "already ended" in run.note or "just ended" in run.note else EXPECTED[action]
+            if action == "SIGKILL workload" and lesson.needs_pid and "before 'Tracing'" in run.note:
+                # killed while the probes were being attached to its pid: nothing to trace, and one sentence says so
+                expected = {0, 1}
+                assert code == 0 or "ended (killed by signal 9) before the probes were attached" in run.output, \
+                    run.output[-3000:]
             if "after its summary" in run.note:
                 expected = {0} | set(expected)
             assert (code if code == -signal.SIGKILL else shell_code(code)) in expected, \
