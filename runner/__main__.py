@@ -236,13 +236,13 @@ def build_parser():
     shape.add_argument("-j", "--json", action="store_true", help="the parsed fields as JSON")
     shape.add_argument("--c", action="store_true", help="a C struct for attach_tracepoint(), fixed-width types only")
     shape.add_argument("--ctypes", action="store_true", help="a ctypes.Structure with the same layout")
-    p = sub.add_parser("flamegraph", help="draw folded stacks (a;b;c 12 a line, as lesson 10 and profile -f write "
-                       "them) as an SVG flame graph",
-                       epilog="example:\n    python3 -m runner flamegraph profile.folded -o profile.svg",
+    p = sub.add_parser("flamegraph", help="draw folded stacks (a;b;c 12 a line, as BCC's stack tools and the "
+                       "sampling lessons write them) as an SVG flame graph",
+                       epilog="example:\n    python3 -m runner flamegraph stacks.folded -o stacks.svg",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folded", help="a file of folded stacks")
     p.add_argument("-o", "--output", metavar="SVG", help="where to write the SVG (default: the file's name with .svg)")
-    p.add_argument("--title", default="CPU profile", help="the title above the graph")
+    p.add_argument("--title", default="Flame graph", help="the title above the graph")
     add_exercise_parsers(sub)
     p = sub.add_parser("notebook", help="JupyterLab on the lesson notebooks, on 127.0.0.1 with a token",
                        epilog=NOTEBOOK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -385,7 +385,7 @@ def cmd_flamegraph(args):
         stacks = flamegraph.read_folded(source.read_text())
     except OSError as err:
         raise errors.UsageError(f"{source} cannot be read ({err.strerror}).",
-                                fix="Give the folded stacks file a profile wrote, e.g. profile.folded") from err
+                                fix="Give a file of folded stacks, such as a sampling lesson writes, e.g. stacks.folded") from err
     except ValueError as err:
         raise errors.UsageError(f"{source} is not folded stacks: {err}.",
                                 fix="Each line is frames joined by ; then a space and a count: main;hot 12") from err

@@ -1,4 +1,4 @@
-"""How a CPU profile is drawn: stacks folded into "a;b;c 12" lines, and those drawn as a flame graph SVG.
+"""How sampled stacks are drawn: stacks folded into "a;b;c 12" lines, and those drawn as a flame graph SVG.
 
 The folded text is what Brendan Gregg's flamegraph.pl and inferno read; svg() draws the same picture
 they do (root at the bottom, width as share of samples, hot colours) with the standard library only.

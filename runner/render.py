@@ -285,7 +285,8 @@ def summary_lines(summary, attached=False):
                      f"{s['workload_events']} events were its. Raise the duration to see all of it.")
     graph = s.get("flamegraph")
     if graph:
-        top = ", ".join(f"{name} {100 * n / graph['samples']:.1f}%" for name, n in list(graph["leaves"].items())[:5])
+        top = ", ".join(f"{name if len(name) <= 40 else name[:39] + chr(0x2026)} {100 * n / graph['samples']:.1f}%"
+                        for name, n in list(graph["leaves"].items())[:5])
         lines.append(f"Profile: {plural(graph['samples'], 'sample')} in {plural(graph['stacks'], 'stack')}"
                      + (f"; where they were (the stack's last frame): {top}" if top else "") + ".")
         lines.append(f"Flame graph: {graph['svg']} (open it in a browser); folded stacks: {graph['folded']}.")

@@ -207,7 +207,7 @@ class Run:
         return self.proc.pid
 
     def draw_flamegraph(self):
-        """Write the profile's folded stacks and its SVG flame graph; returns what the summary says of them."""
+        """Write the run's folded stacks and its SVG flame graph; returns what the summary says of them."""
         svg = Path(self.options.flamegraph or f"{self.lesson.id}.svg").resolve()
         folded = svg.with_suffix(".folded")
         try:
@@ -216,7 +216,7 @@ class Run:
             svg.write_text(flamegraph.svg(self.stacks, title=self.lesson.flamegraph))
         except OSError as err:
             raise UsageError(f"The flame graph cannot be written to {svg} ({err.strerror}).",
-                             fix="Give a folder you may write to: --flamegraph /tmp/profile.svg") from err
+                             fix="Give a folder you may write to: --flamegraph /tmp/stacks.svg") from err
         leaves = {}
         for stack, count in self.stacks.items():
             leaf = stack.rsplit(";", 1)[-1]

@@ -235,8 +235,14 @@ class Controller:
     def text_table(self, rows):
         columns, lesson = self.count_columns(), self.lesson
         lines = [render.row(lesson.column(k)[0].ljust(lesson.column(k)[1]) for k in columns)]
-        lines += [render.row(render.cell(lesson, k, r.get(k, "")) for k in columns) for r in rows]
+        lines += [render.row(self._cut(render.cell(lesson, k, r.get(k, ""))) for k in columns) for r in rows]
         return "\n".join(lines)
+
+    TEXT_CELL = 80  # characters: a longer value (a folded stack, a path) keeps its end, the part that tells
+
+    @classmethod
+    def _cut(cls, text):
+        return text if len(text) <= cls.TEXT_CELL else "\u2026" + text.rstrip()[-(cls.TEXT_CELL - 1):]
 
     def summary(self):
         """The last run's summary, as text, with its counts; saved in the notebook (also as JSON, for tests).
@@ -261,7 +267,7 @@ class Controller:
         text = "\n".join(self.summary_lines())
         if self.last is not None:
             text += "\n\n" + self.text_table(self.last["counts"][:self.SUMMARY_ROWS])
-        # html: lines break between words only; a profile's flame graph above them, saved with the notebook
+        # html: lines break between words only; a sampling lesson's flame graph above them, saved with the notebook
         bundle = {"text/plain": text,
                   "text/html": flamegraph_html((self.last or {}).get("flamegraph")) + summary_html(text)}
         if self.last is not None:

@@ -21,7 +21,7 @@ from runner.notebook import KERNEL_NAME, SUMMARY_MIME, UNATTENDED_ENV, ensure_ke
 from tests.support import ROOT, kernel_state, probe_events
 
 NOTEBOOKS = ROOT / "notebooks"
-FOUND = sorted(NOTEBOOKS.glob("lesson*.ipynb"))
+FOUND = sorted(NOTEBOOKS.glob("lesson*.ipynb"), key=lambda p: int(p.stem[6:].split("_")[0]))  # lesson 1 first
 DETACH = "lesson.detach()"
 LOAD = "lesson.load()"
 
