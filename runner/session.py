@@ -188,6 +188,7 @@ class Run:
         if self.warnings:
             self.sink.note(self.warnings)
         self.probes = [{"mechanism": m, "target": t} for m, t in probes]
+        self.fallbacks = []  # this load's (a needs_pid lesson loads again for each new workload)
         if lesson.prefers and not all(m in lesson.prefers for m, _ in probes):
             self.fallbacks.append(lesson.fallback)
         self.fallbacks += list(lesson.missing_bcc_calls().values())

@@ -182,10 +182,34 @@ def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workl
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
             wait_for_idle_kernel(url, token)
             # Run > Run All Cells, as a teacher would
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+            started = "() => [...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
+            for attempt in range(3):
+                page.get_by_role("menuitem", name="Run", exact=True).click()
+                page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+                try:  # a Run All clicked while the page was still connecting to its kernel runs nothing: again
+                    page.wait_for_function(started, timeout=15_000)
+                    break
+                except Exception:
+                    if attempt == 2:
+                        raise
             controls = page.locator(".bcc-lessons-controls")
-            controls.wait_for(timeout=90_000)
+            try:
+                # JupyterLab skips drawing cells out of view (content-visibility): where Run All has scrolled past
+                # the controls cell before its widget came, the widget is there but not drawn until scrolled to
+                controls_cell = cell_outputs(page, "lesson.controls()")
+                deadline = time.monotonic() + 90
+                while True:
+                    try:
+                        controls_cell.scroll_into_view_if_needed(timeout=2_000)
+                        controls.wait_for(timeout=2_000)
+                        break
+                    except Exception:
+                        if time.monotonic() > deadline:
+                            raise
+            except Exception:
+                page.screenshot(path=str(screenshot), full_page=True)
+                outputs = "\n".join(page.locator(".jp-Notebook .jp-OutputArea").all_inner_texts())
+                raise AssertionError(f"no controls within 90 s (screenshot {screenshot}); the outputs:\n{outputs}")
             # Run All ends with the Detach cell: Start attaches again, runs the workload, fills the tables
             page.locator(".jp-Notebook .jp-Cell").last.wait_for()
             page.wait_for_function("() => [...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')]"
