@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 COMM = "bcc-workload"
+HOLD_TIMEOUT = 30  # seconds a held workload may take to reach its hold (a Python start on a slow VM)
 PARENT_ENV = "BCC_LESSONS_WORKLOAD_PARENT"  # the pid of the runner that started this workload
 
 
@@ -44,8 +45,15 @@ def start(path, hold=False, **params):
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
     # Its own session and process group: Ctrl-C on the terminal is for the runner, which then stops the workload
     # itself (a KeyboardInterrupt in the workload would print a traceback under the learner's summary).
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
                             text=True, env=env, start_new_session=True)
+    if hold:
+        # Wait until it is held, its interpreter started and its files mapped: a probe enabled in a process that
+        # is still starting may find none of them there yet (USDT(pid) read "no probes" one time in three).
+        ready, _, _ = select.select([proc.stdout], [], [], HOLD_TIMEOUT)
+        if ready:
+            proc.stdout.readline()  # "held", or "" if it ended first (the load then says so)
+    return proc
 
 
 def release(proc):
@@ -148,7 +156,8 @@ def main(argv=None):
     source = str(path.relative_to(root)) if root in path.parents else str(path)
     result = {"source": source, "pid": os.getpid(), "ppid": os.getppid(), "comm": COMM}
     if args.hold:
-        sys.stdin.readline()  # the runner attaches to this pid meanwhile, then writes a line
+        print("held", flush=True)  # the runner attaches to this pid now, then writes a line
+        sys.stdin.readline()
     try:
         result.update(module.run(**params))
     except OSError as err:  # something this machine lacks (a compiler, a file): the workload's sentence says which

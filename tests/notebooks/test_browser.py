@@ -216,7 +216,12 @@ def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workl
                                    ".every(p => !p.textContent.includes('*'))", timeout=90_000)
             controls.get_by_role("button", name="Start").click()
             summary = controls.locator(".bcc-lessons-summary-text")
-            summary.wait_for(timeout=60_000)
+            try:
+                summary.wait_for(timeout=60_000)
+            except Exception:
+                page.screenshot(path=str(screenshot), full_page=True)
+                raise AssertionError(f"no summary within 60 s of Start (screenshot {screenshot}); the controls show:\n"
+                                     + controls.inner_text())
             text = summary.inner_text()
             found = re.search(r"The workload \(pid (\d+), bcc-workload\) made (\d+) .*?(\d+) for "
                               r"(?:its pid|its children \(pids ([\d, ]+)\))", text, re.S)
