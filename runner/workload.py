@@ -156,7 +156,10 @@ def main(argv=None):
     source = str(path.relative_to(root)) if root in path.parents else str(path)
     result = {"source": source, "pid": os.getpid(), "ppid": os.getppid(), "comm": COMM}
     if args.hold:
-        print("held", flush=True)  # the runner attaches to this pid now, then writes a line
+        try:
+            print("held", flush=True)  # the runner attaches to this pid now, then writes a line
+        except BrokenPipeError:  # the runner is gone (Ctrl-C while it waited for this line): nobody to tell
+            os._exit(1)
         sys.stdin.readline()
     try:
         result.update(module.run(**params))
