@@ -31,11 +31,12 @@ try:
     import json
     import math
 
-    from . import errors, lessons, render
+    from . import errors, language, lessons, render
+    from .language import N_, _
 except KeyboardInterrupt:
     sys.exit(130)
 
-EXAMPLES = """\
+EXAMPLES = N_("""\
 examples:
     python3 -m runner                     # the lessons, and whether this machine runs them live
     python3 -m runner doctor              # what this machine can do, each problem with its fix
@@ -62,7 +63,7 @@ exit codes:
     129  SIGHUP (the terminal closed): everything was detached, then the runner stopped
     130  Ctrl-C before the lesson was loaded (nothing was attached yet), or during a check
     143  SIGTERM: everything was detached, then the runner stopped
-"""
+""")
 
 COMMANDS = ("list", "doctor", "show", "run", "format", "macros", "flamegraph")
 EXERCISE_COMMANDS = ("exercise", "check", "watch", "hint", "solution", "progress", "next", "reset")  # runner/learner.py
@@ -74,14 +75,14 @@ def number(kind, text):
     try:
         return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(_("{text} is not a number").format(text=repr(text))) from None
 
 
 def positive(kind):
     def parse(text):
         value = number(kind, text)
         if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+            raise argparse.ArgumentTypeError(_("must be greater than 0, not {text}").format(text=text))
         return value
     return parse
 
@@ -95,19 +96,22 @@ def seconds(most, named, least=None, beyond=""):
     def parse(text):
         value = number(float, text)
         if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number of seconds, not {text}")
+            raise argparse.ArgumentTypeError(_("must be a finite number of seconds, not {text}").format(text=text))
         if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+            raise argparse.ArgumentTypeError(_("must be greater than 0, not {text}").format(text=text))
         if least is not None and value < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least:g} seconds, not {text}")
+            raise argparse.ArgumentTypeError(_("must be at least {least:g} seconds, not {text}").format(
+                least=least, text=text))
         if value > most:
-            raise argparse.ArgumentTypeError(f"must be at most {most} seconds ({named}), not {text}{beyond}")
+            raise argparse.ArgumentTypeError(_("must be at most {most} seconds ({named}), not {text}").format(
+                most=most, named=_(named), text=text) + (_(beyond) if beyond else ""))
         return value
     return parse
 
 
-duration_s = seconds(DAY, "a day", beyond="; leave --duration out to trace until the workload is done, or until Ctrl-C")
-interval_s = seconds(HOUR, "an hour", least=LEAST_INTERVAL)
+duration_s = seconds(DAY, N_("a day"),
+                     beyond=N_("; leave --duration out to trace until the workload is done, or until Ctrl-C"))
+interval_s = seconds(HOUR, N_("an hour"), least=LEAST_INTERVAL)
 
 # The largest perf buffer, in pages per CPU: libbcc's perf_reader_mmap() computes page_size * (page_cnt + 1) in
 # an int, so with 4 KiB pages 2^19 pages overflow it (mmap fails) and 2^20 wrap round to a single page (a buffer
@@ -120,148 +124,153 @@ MOST_PAGES = (1 << 30) // PAGE_SIZE
 def pages_per_cpu(text):
     value = number(int, text)
     if not 1 <= value <= MOST_PAGES or value & (value - 1):
-        raise argparse.ArgumentTypeError(f"must be a power of two from 1 to {MOST_PAGES}, not {text}")
+        raise argparse.ArgumentTypeError(_("must be a power of two from 1 to {most}, not {text}").format(
+            most=MOST_PAGES, text=text))
     return value
 
 
 def add_exercise_parsers(sub):
     """exercise, check, watch, hint, solution, progress, next, reset: their work is in learner.py."""
     raw = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser("exercise", help="start a lesson's exercise: your copy of its files, and the task",
+    p = sub.add_parser("exercise", help=_("start a lesson's exercise: your copy of its files, and the task"),
                        formatter_class=raw,
-                       epilog="examples:\n    python3 -m runner exercise lesson1            # copy the lesson's .c and .py "
+                       epilog=_("examples:\n    python3 -m runner exercise lesson1            # copy the lesson's .c and .py "
                               "into its exercise/ folder\n"
-                              "    python3 -m runner exercise lesson1 --restart  # start over (keeps yours as *.previous)")
-    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
-    p.add_argument("--restart", action="store_true", help="copy the lesson's files again over yours")
-    p = sub.add_parser("check", help="check your exercise against the real kernel", formatter_class=raw,
-                       epilog="examples:\n    sudo python3 -m runner check lesson1          # passed or not, and why\n"
+                              "    python3 -m runner exercise lesson1 --restart  # start over (keeps yours as *.previous)"))
+    p.add_argument("lesson", help=_("lesson1, 1, lesson01 or the lesson's name"))
+    p.add_argument("--restart", action="store_true", help=_("copy the lesson's files again over yours"))
+    p = sub.add_parser("check", help=_("check your exercise against the real kernel"), formatter_class=raw,
+                       epilog=_("examples:\n    sudo python3 -m runner check lesson1          # passed or not, and why\n"
                               "    sudo python3 -m runner check lesson1 --json   # the same as one JSON object\n"
                               "    sudo python3 -m runner check 1 --dir ~/my-try  # your files in another folder\n\n"
-                              "exit codes: 0 passed, 1 not yet, 2 usage error, 3 environment not ready")
-    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
-    p.add_argument("-j", "--json", action="store_true", help="one JSON object: the results and the run's summary")
-    p.add_argument("--dir", metavar="DIR", help="check the files in DIR instead of the lesson's exercise/ folder")
+                              "exit codes: 0 passed, 1 not yet, 2 usage error, 3 environment not ready"))
+    p.add_argument("lesson", help=_("lesson1, 1, lesson01 or the lesson's name"))
+    p.add_argument("-j", "--json", action="store_true", help=_("one JSON object: the results and the run's summary"))
+    p.add_argument("--dir", metavar="DIR", help=_("check the files in DIR instead of the lesson's exercise/ folder"))
 
-    p = sub.add_parser("watch", help="re-check your exercise each time you save it (Ctrl-C ends)",
-                       formatter_class=raw, epilog="example:\n    sudo python3 -m runner watch lesson1")
-    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
-    p.add_argument("--dir", metavar="DIR", help="watch and check the files in DIR instead")
+    p = sub.add_parser("watch", help=_("re-check your exercise each time you save it (Ctrl-C ends)"),
+                       formatter_class=raw, epilog=_("example:\n    sudo python3 -m runner watch lesson1"))
+    p.add_argument("lesson", help=_("lesson1, 1, lesson01 or the lesson's name"))
+    p.add_argument("--dir", metavar="DIR", help=_("watch and check the files in DIR instead"))
     p.add_argument("--interval", type=interval_s, default=0.5, metavar="S",
-                   help=f"look for changes every S seconds, {LEAST_INTERVAL:g} to {HOUR} (default 0.5)")
+                   help=_("look for changes every S seconds, {least:g} to {most} (default 0.5)").format(
+                       least=LEAST_INTERVAL, most=HOUR))
 
-    p = sub.add_parser("hint", help="a hint for a lesson's exercise", formatter_class=raw,
-                       epilog="example:\n    python3 -m runner hint lesson1")
-    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+    p = sub.add_parser("hint", help=_("a hint for a lesson's exercise"), formatter_class=raw,
+                       epilog=_("example:\n    python3 -m runner hint lesson1"))
+    p.add_argument("lesson", help=_("lesson1, 1, lesson01 or the lesson's name"))
 
-    p = sub.add_parser("solution", help="show the reference solution of an exercise (asks first)",
-                       formatter_class=raw, epilog="examples:\n    python3 -m runner solution lesson1\n"
-                                                   "    python3 -m runner solution lesson1 --yes   # do not ask")
-    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
-    p.add_argument("-y", "--yes", action="store_true", help="show it without asking")
-    p.add_argument("--write", action="store_true", help="also put the solution's files in the exercise folder")
+    p = sub.add_parser("solution", help=_("show the reference solution of an exercise (asks first)"),
+                       formatter_class=raw, epilog=_("examples:\n    python3 -m runner solution lesson1\n"
+                                                   "    python3 -m runner solution lesson1 --yes   # do not ask"))
+    p.add_argument("lesson", help=_("lesson1, 1, lesson01 or the lesson's name"))
+    p.add_argument("-y", "--yes", action="store_true", help=_("show it without asking"))
+    p.add_argument("--write", action="store_true", help=_("also put the solution's files in the exercise folder"))
 
-    p = sub.add_parser("progress", help="which lessons and exercises are done", formatter_class=raw,
-                       epilog="examples:\n    python3 -m runner progress\n    python3 -m runner progress --json")
-    p.add_argument("-j", "--json", action="store_true", help="the same as JSON")
-    sub.add_parser("next", help="the next unfinished lesson and what to do there", formatter_class=raw,
-                   epilog="example:\n    python3 -m runner next")
-    sub.add_parser("reset", help="forget all progress (deletes the progress file)", formatter_class=raw,
-                   epilog="example:\n    python3 -m runner reset")
+    p = sub.add_parser("progress", help=_("which lessons and exercises are done"), formatter_class=raw,
+                       epilog=_("examples:\n    python3 -m runner progress\n    python3 -m runner progress --json"))
+    p.add_argument("-j", "--json", action="store_true", help=_("the same as JSON"))
+    sub.add_parser("next", help=_("the next unfinished lesson and what to do there"), formatter_class=raw,
+                   epilog=_("example:\n    python3 -m runner next"))
+    sub.add_parser("reset", help=_("forget all progress (deletes the progress file)"), formatter_class=raw,
+                   epilog=_("example:\n    python3 -m runner reset"))
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python3 -m runner", description="Guided, live BCC lessons.",
-                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    parser = argparse.ArgumentParser(prog="python3 -m runner", description=_("Guided, live BCC lessons."),
+                                     epilog=_(EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help=_("show Python tracebacks for errors"))
+    parser.add_argument("--lang", choices=sorted(language.LANGUAGES), default=None,
+                        help=_("the runner's language: en or zh (default: the locale's, e.g. LANG=zh_CN.UTF-8 speaks "
+                               "Chinese)"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("list", help="the lessons, one line each (the default)",
-                   epilog="example:\n    python3 -m runner list", formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_parser("list", help=_("the lessons, one line each (the default)"),
+                   epilog=_("example:\n    python3 -m runner list"), formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    p = sub.add_parser("doctor", help="check this machine: root, bcc, headers, tracefs, probe types",
-                       epilog="examples:\n    sudo python3 -m runner doctor\n    sudo python3 -m runner doctor --json",
+    p = sub.add_parser("doctor", help=_("check this machine: root, bcc, headers, tracefs, probe types"),
+                       epilog=_("examples:\n    sudo python3 -m runner doctor\n    sudo python3 -m runner doctor --json"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-j", "--json", action="store_true", help="one JSON object with every finding")
+    p.add_argument("-j", "--json", action="store_true", help=_("one JSON object with every finding"))
 
-    p = sub.add_parser("show", help="print a lesson's text and code",
-                       epilog="examples:\n    python3 -m runner show lesson1\n"
-                              "    python3 -m runner show lesson3 --macros   # its BPF_* macros, as your bcc defines them",
+    p = sub.add_parser("show", help=_("print a lesson's text and code"),
+                       epilog=_("examples:\n    python3 -m runner show lesson1\n"
+                              "    python3 -m runner show lesson3 --macros   # its BPF_* macros, as your bcc defines them"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+    p.add_argument("lesson", help=_("lesson1, 1, lesson01 or the lesson's name"))
     p.add_argument("--macros", action="store_true",
-                   help="instead: the BPF_* macros its C program uses, as the installed bcc's libbcc defines them")
+                   help=_("instead: the BPF_* macros its C program uses, as the installed bcc's libbcc defines them"))
 
-    p = sub.add_parser("macros", help="how the installed bcc defines BPF_HASH, BPF_PERF_OUTPUT, ... (read from libbcc)",
-                       epilog=MACROS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="*", metavar="NAME", help="BPF_HASH, or just hash; none: list the BPF_* macros")
-    p.add_argument("--libbcc", metavar="PATH", help="read another libbcc file (e.g. another bcc version's) instead")
+    p = sub.add_parser("macros", help=_("how the installed bcc defines BPF_HASH, BPF_PERF_OUTPUT, ... (read from libbcc)"),
+                       epilog=_(MACROS_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", metavar="NAME", help=_("BPF_HASH, or just hash; none: list the BPF_* macros"))
+    p.add_argument("--libbcc", metavar="PATH", help=_("read another libbcc file (e.g. another bcc version's) instead"))
 
-    p = sub.add_parser("run", help="run a lesson (also: python3 -m runner LESSON)",
-                       epilog="examples:\n    sudo python3 -m runner lesson1\n"
+    p = sub.add_parser("run", help=_("run a lesson (also: python3 -m runner LESSON)"),
+                       epilog=_("examples:\n    sudo python3 -m runner lesson1\n"
                               "    sudo python3 -m runner lesson1 --events 3 --json\n"
-                              "    sudo python3 -m runner lesson1 --duration 30 --no-workload  # your own forks",
+                              "    sudo python3 -m runner lesson1 --duration 30 --no-workload  # your own forks"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("lesson", help="lesson1, 1, lesson01 or the lesson's name")
+    p.add_argument("lesson", help=_("lesson1, 1, lesson01 or the lesson's name"))
     p.add_argument("-d", "--duration", type=duration_s, metavar="S",
-                   help=f"trace for S seconds, at most {DAY} (a day); default: until the workload is done, or Ctrl-C "
-                        "with --no-workload")
-    p.add_argument("-n", "--events", type=positive(int), metavar="N", help="stop after N events")
-    p.add_argument("-j", "--json", action="store_true", help="one JSON object per event, then a summary object")
-    p.add_argument("-q", "--quiet", action="store_true", help="no narration, no code: just the events and the summary")
-    p.add_argument("--no-workload", action="store_true", help="do not start the lesson's workload; trace what you do")
-    p.add_argument("--no-code", action="store_true", help="do not print the BPF program before running it")
+                   help=_("trace for S seconds, at most {most} (a day); default: until the workload is done, or "
+                          "Ctrl-C with --no-workload").format(most=DAY))
+    p.add_argument("-n", "--events", type=positive(int), metavar="N", help=_("stop after N events"))
+    p.add_argument("-j", "--json", action="store_true", help=_("one JSON object per event, then a summary object"))
+    p.add_argument("-q", "--quiet", action="store_true", help=_("no narration, no code: just the events and the summary"))
+    p.add_argument("--no-workload", action="store_true", help=_("do not start the lesson's workload; trace what you do"))
+    p.add_argument("--no-code", action="store_true", help=_("do not print the BPF program before running it"))
     p.add_argument("--pages", type=pages_per_cpu, default=None, metavar="N",
-                   help=f"perf buffer size in pages of {PAGE_SIZE // 1024} KiB per CPU, a power of two from 1 to "
-                        f"{MOST_PAGES} (default 8; try 1 to see lost events); for a lesson whose program sizes its "
-                        "ring buffer, the size of its one ring (default: the lesson's own)")
+                   help=_("perf buffer size in pages of {kib} KiB per CPU, a power of two from 1 to {most} (default 8; "
+                          "try 1 to see lost events); for a lesson whose program sizes its ring buffer, the size of "
+                          "its one ring (default: the lesson's own)").format(kib=PAGE_SIZE // 1024, most=MOST_PAGES))
     p.add_argument("--interval", type=interval_s, default=1.0, metavar="S",
-                   help=f"for map lessons: read and print the map every S seconds, {LEAST_INTERVAL:g} to {HOUR} "
-                        "(default 1)")
+                   help=_("for map lessons: read and print the map every S seconds, {least:g} to {most} "
+                          "(default 1)").format(least=LEAST_INTERVAL, most=HOUR))
     p.add_argument("--pid", type=positive(int), metavar="PID",
-                   help="trace only this process (lessons that take a pid, e.g. lesson6); implies --no-workload")
+                   help=_("trace only this process (lessons that take a pid, e.g. lesson6); implies --no-workload"))
     p.add_argument("--flamegraph", metavar="PATH",
-                   help="for a profiling lesson: where to write its SVG flame graph, and the folded stacks beside it "
-                        "as PATH with .folded (default: lessonN.svg in the current folder)")
+                   help=_("for a profiling lesson: where to write its SVG flame graph, and the folded stacks beside it "
+                        "as PATH with .folded (default: lessonN.svg in the current folder)"))
     p.add_argument("--probe", metavar="BINARY:FUNCTION",
-                   help="the program function to probe (lessons that take one, e.g. lesson6)")
-    p.add_argument("--kernel", metavar="K", help="run the lesson inside a VM on Debian's kernel K (6.1 or 6.12, both "
-                   "with kprobes), downloaded on first use; --kernel list shows them")
-    p = sub.add_parser("format", help="read a tracepoint's format file: fields, or a C struct / ctypes for BCC",
-                       epilog=FORMAT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("tracepoint", nargs="?", help="category:event, e.g. tcp:tcp_send_reset")
-    p.add_argument("-f", "--file", metavar="PATH", help="parse a saved format file (from any kernel) instead")
-    p.add_argument("-l", "--list", action="store_true", help="list this kernel's tracepoints (filtered by TRACEPOINT)")
+                   help=_("the program function to probe (lessons that take one, e.g. lesson6)"))
+    p.add_argument("--kernel", metavar="K", help=_("run the lesson inside a VM on Debian's kernel K (6.1 or 6.12, both "
+                   "with kprobes), downloaded on first use; --kernel list shows them"))
+    p = sub.add_parser("format", help=_("read a tracepoint's format file: fields, or a C struct / ctypes for BCC"),
+                       epilog=_(FORMAT_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("tracepoint", nargs="?", help=_("category:event, e.g. tcp:tcp_send_reset"))
+    p.add_argument("-f", "--file", metavar="PATH", help=_("parse a saved format file (from any kernel) instead"))
+    p.add_argument("-l", "--list", action="store_true", help=_("list this kernel's tracepoints (filtered by TRACEPOINT)"))
     shape = p.add_mutually_exclusive_group()
-    shape.add_argument("-j", "--json", action="store_true", help="the parsed fields as JSON")
-    shape.add_argument("--c", action="store_true", help="a C struct for attach_tracepoint(), fixed-width types only")
-    shape.add_argument("--ctypes", action="store_true", help="a ctypes.Structure with the same layout")
-    p = sub.add_parser("flamegraph", help="draw folded stacks (a;b;c 12 a line, as BCC's stack tools and the "
-                       "sampling lessons write them) as an SVG flame graph",
-                       epilog="example:\n    python3 -m runner flamegraph stacks.folded -o stacks.svg",
+    shape.add_argument("-j", "--json", action="store_true", help=_("the parsed fields as JSON"))
+    shape.add_argument("--c", action="store_true", help=_("a C struct for attach_tracepoint(), fixed-width types only"))
+    shape.add_argument("--ctypes", action="store_true", help=_("a ctypes.Structure with the same layout"))
+    p = sub.add_parser("flamegraph", help=_("draw folded stacks (a;b;c 12 a line, as BCC's stack tools and the "
+                       "sampling lessons write them) as an SVG flame graph"),
+                       epilog=_("example:\n    python3 -m runner flamegraph stacks.folded -o stacks.svg"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folded", help="a file of folded stacks")
-    p.add_argument("-o", "--output", metavar="SVG", help="where to write the SVG (default: the file's name with .svg)")
-    p.add_argument("--title", default="Flame graph", help="the title above the graph")
+    p.add_argument("folded", help=_("a file of folded stacks"))
+    p.add_argument("-o", "--output", metavar="SVG", help=_("where to write the SVG (default: the file's name with .svg)"))
+    p.add_argument("--title", default="Flame graph", help=_("the title above the graph"))
     add_exercise_parsers(sub)
-    p = sub.add_parser("notebook", help="JupyterLab on the lesson notebooks, on 127.0.0.1 with a token",
-                       epilog=NOTEBOOK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=positive(int), metavar="N", help="port to listen on (default: a free one)")
+    p = sub.add_parser("notebook", help=_("JupyterLab on the lesson notebooks, on 127.0.0.1 with a token"),
+                       epilog=_(NOTEBOOK_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=positive(int), metavar="N", help=_("port to listen on (default: a free one)"))
     p.add_argument("--ip", default="127.0.0.1", metavar="ADDR",
-                   help="loopback only (127.0.0.1, ::1, localhost): other addresses are refused, see the README")
-    p.add_argument("--browser", action="store_true", help="also open a browser on this machine")
+                   help=_("loopback only (127.0.0.1, ::1, localhost): other addresses are refused, see the README"))
+    p.add_argument("--browser", action="store_true", help=_("also open a browser on this machine"))
     return parser
 
 
-NOTEBOOK_EXAMPLES = """\
+NOTEBOOK_EXAMPLES = N_("""\
 examples:
     sudo .venv/bin/python -m runner notebook             # prints http://127.0.0.1:PORT/lab?token=...
     sudo .venv/bin/python -m runner notebook --port 8888 # a fixed port, e.g. for an SSH tunnel:
     ssh -L 8888:127.0.0.1:8888 you@lab-machine          #   (on your laptop) then open the printed URL
-"""
+""")
 
 
-MACROS_EXAMPLES = """\
+MACROS_EXAMPLES = N_("""\
 examples:
     python3 -m runner macros                     # the BPF_* macros the installed bcc defines
     python3 -m runner macros BPF_HASH            # BPF_HASH, its helpers, and what it expands to (BPF_TABLE)
@@ -270,16 +279,16 @@ examples:
 
 BCC compiles its helpers.h into libbcc (no file of it is installed): these are read from the libbcc that BCC's
 Python module loads, so they are your bcc version's own. No root needed; nothing is loaded into the kernel.
-"""
+""")
 
 
-FORMAT_EXAMPLES = """\
+FORMAT_EXAMPLES = N_("""\
 examples:
     python3 -m runner format sched:sched_process_exec       # offset, size, sign and type of each field
     python3 -m runner format tcp:tcp_send_reset --c         # a C struct that compiles against any headers
     python3 -m runner format --file saved/format --json     # a format file saved on another kernel
     python3 -m runner format --list tcp                     # tracepoints whose name contains "tcp"
-"""
+""")
 
 
 def normalize(argv):
@@ -300,13 +309,13 @@ def cmd_list(args):
     for lesson in lessons.load_all():
         unknown = [m for m in lesson.prefers if caps.get(m) is None]
         missing = [m for m in lesson.prefers if caps.get(m) is False]
-        how = "live" if not missing else ("fallback" if lesson.fallback else "unavailable")
-        note = f" (this kernel has no {', '.join(missing)})" if missing else ""
+        how = _("live") if not missing else (_("fallback") if lesson.fallback else _("unavailable"))
+        note = _(" (this kernel has no {mechanisms})").format(mechanisms=", ".join(missing)) if missing else ""
         if unknown:
-            how, note = "live?", " (run as root to check this machine)"
-        print(f"{lesson.id:<9} {lesson.title:<44} {how}{note}")
-        print(f"{'':<9} teaches: {lesson.teaches}")
-    print("\nRun one with: sudo python3 -m runner lesson1   (python3 -m runner show lesson1 to read it first)")
+            how, note = _("live?"), _(" (run as root to check this machine)")
+        print(f"{lesson.id:<9} {render.pad(_(lesson.title), 44)} {how}{note}")
+        print(f"{'':<9} " + _("teaches: {what}").format(what=_(lesson.teaches)))
+    print("\n" + _("Run one with: sudo python3 -m runner lesson1   (python3 -m runner show lesson1 to read it first)"))
     return 0
 
 
@@ -320,8 +329,9 @@ def cmd_doctor(args):
         for f in findings:
             print(f"[{marks[f.status]}] {f.name:<12} {f.detail}")
             if f.fix and f.status != "ok":
-                print(f"{'':<7}{'':<13}fix: {f.fix}")
-        print("\nReady for the lessons." if doctor.ready(findings) else "\nNot ready: fix the FAIL lines above, in order.")
+                print(f"{'':<7}{'':<13}" + _("fix: {fix}").format(fix=f.fix))
+        print("\n" + (_("Ready for the lessons.") if doctor.ready(findings) else
+                      _("Not ready: fix the FAIL lines above, in order.")))
     return 0 if doctor.ready(findings) else errors.ENVIRONMENT
 
 
@@ -331,7 +341,7 @@ def cmd_show(args):
         from . import macros
         return macros.show_lesson(lesson)
     out = render.Output(lesson)
-    out.markdown(lesson.readme_path.read_text())
+    out.markdown(lesson.text_path.read_text(encoding="utf-8"))
     out.code(lesson.program_path)
     out.code(lesson.glue_path)
     return 0
@@ -342,15 +352,19 @@ def lesson_flags(lesson, words):
     parser = argparse.ArgumentParser(prog=f"python3 -m runner {lesson.id}", add_help=False)
     for flag in lesson.flags:
         if flag.type == "bool":
-            parser.add_argument(f"--{flag.name.replace('_', '-')}", dest=flag.name, action="store_true", help=flag.help)
+            parser.add_argument(f"--{flag.name.replace('_', '-')}", dest=flag.name, action="store_true",
+                                help=flag.help)
         else:
             parser.add_argument(f"--{flag.name.replace('_', '-')}", dest=flag.name, type=lessons.FLAG_TYPES[flag.type],
                                 default=flag.default, metavar=flag.type.upper(), help=flag.help)
     given, unknown = parser.parse_known_args(words)
     if unknown:
         own = ", ".join(f"--{f.name.replace('_', '-')}" for f in lesson.flags)
-        raise errors.UsageError(f"{lesson.id} got unrecognized arguments: {' '.join(unknown)}.",
-                                fix=f"python3 -m runner run --help lists the flags{'; ' + lesson.id + ' also takes ' + own if own else ''}.")
+        message = _("{lesson} got unrecognized arguments: {arguments}.").format(lesson=lesson.id,
+                                                                              arguments=" ".join(unknown))
+        raise errors.UsageError(message, fix=_("python3 -m runner run --help lists the flags; {lesson} also takes {flags}.")
+                                .format(lesson=lesson.id, flags=own) if own else
+                                _("python3 -m runner run --help lists the flags."))
     return {k: v for k, v in vars(given).items() if v is not None}
 
 
@@ -384,17 +398,20 @@ def cmd_flamegraph(args):
     try:
         stacks = flamegraph.read_folded(source.read_text())
     except OSError as err:
-        raise errors.UsageError(f"{source} cannot be read ({err.strerror}).",
-                                fix="Give a file of folded stacks, such as a sampling lesson writes, e.g. stacks.folded") from err
+        raise errors.UsageError(_("{path} cannot be read ({reason}).").format(path=source, reason=err.strerror),
+                                fix=_("Give a file of folded stacks, such as a sampling lesson writes, e.g. "
+                                      "stacks.folded")) from err
     except ValueError as err:
-        raise errors.UsageError(f"{source} is not folded stacks: {err}.",
-                                fix="Each line is frames joined by ; then a space and a count: main;hot 12") from err
+        raise errors.UsageError(_("{path} is not folded stacks: {reason}.").format(path=source, reason=err),
+                                fix=_("Each line is frames joined by ; then a space and a count: main;hot 12")) from err
     out = Path(args.output) if args.output else source.with_suffix(".svg")
     try:
         out.write_text(flamegraph.svg(stacks, title=args.title))
     except OSError as err:
-        raise errors.UsageError(f"{out} cannot be written ({err.strerror}).", fix="Give another path with -o.") from err
-    print(f"{out}: {sum(stacks.values())} samples in {len(stacks)} stacks; open it in a browser.")
+        raise errors.UsageError(_("{path} cannot be written ({reason}).").format(path=out, reason=err.strerror),
+                                fix=_("Give another path with -o.")) from err
+    print(_("{path}: {samples} samples in {stacks} stacks; open it in a browser.").format(
+        path=out, samples=sum(stacks.values()), stacks=len(stacks)))
     return 0
 
 
@@ -411,15 +428,15 @@ def cmd_format(args):
 def _format(formats, args):
     if args.list:
         found = formats.list_tracepoints(pattern=args.tracepoint or "")
-        print("\n".join(found) if found else f"No tracepoint matches {args.tracepoint!r}.")
+        print("\n".join(found) if found else _("No tracepoint matches {pattern}.").format(pattern=repr(args.tracepoint)))
         return 0
     if args.file:
         fmt = formats.parse_file(args.file)
     elif args.tracepoint:
         fmt = formats.read(args.tracepoint)
     else:
-        raise errors.UsageError("Name a tracepoint or a saved format file.",
-                                fix="e.g. python3 -m runner format tcp:tcp_send_reset, or --file PATH")
+        raise errors.UsageError(_("Name a tracepoint or a saved format file."),
+                                fix=_("e.g. python3 -m runner format tcp:tcp_send_reset, or --file PATH"))
     if args.json:
         print(json.dumps(fmt.to_json(), indent=2))
     elif args.c:
@@ -446,7 +463,7 @@ def main(argv=None):
     session = sys.modules.get(f"{__package__}.session")
     if session is not None and session.ABANDONED:  # a signal came while BCC compiled: end now (session.ABANDONED)
         with contextlib.suppress(OSError, ValueError):
-            print("Stopped while BCC compiled and loaded the program: nothing of it stays in the kernel.",
+            print(_("Stopped while BCC compiled and loaded the program: nothing of it stays in the kernel."),
                   file=sys.stderr)
             sys.stdout.flush()
             sys.stderr.flush()
@@ -456,18 +473,20 @@ def main(argv=None):
 
 def _main(argv):
     if sys.stdout is None:  # started with standard output closed (>&-)
-        _error(errors.UsageError("Standard output is closed, so the runner has nowhere to print.",
-                                 fix="Run it again with its output going to the terminal, a file or a pipe."))
+        _error(errors.UsageError(_("Standard output is closed, so the runner has nowhere to print."),
+                                 fix=_("Run it again with its output going to the terminal, a file or a pipe.")))
         return errors.USAGE
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv  # accepted wherever it is typed, before the command or after the lesson
     argv = [a for a in argv if a != "--debug"]
+    lang, argv = language.take(argv)  # also accepted anywhere
+    language.use(lang)  # before the parser: its help is in that language too
     parser = build_parser()
     args, args.rest = parser.parse_known_args(normalize(argv))  # rest: a lesson's own flags, read once it is known
     if args.rest and args.command != "run":
-        parser.error(f"unrecognized arguments: {' '.join(args.rest)}")
+        parser.error(_("unrecognized arguments: {arguments}").format(arguments=" ".join(args.rest)))
     args.debug = debug
-    args.argv = normalize(argv) + (["--debug"] if debug else [])  # for --kernel: the same command again, inside the VM
+    args.argv = normalize(argv) + (["--debug"] if debug else []) + (["--lang", lang] if lang else [])  # for --kernel: the same command again, inside the VM
     command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format,
                "macros": cmd_macros, "flamegraph": cmd_flamegraph, "notebook": cmd_notebook}.get(args.command)
     try:
@@ -499,9 +518,9 @@ def _main(argv):
         from . import signals
         if signals.hung_up():  # the terminal closed: SIGHUP, then every write fails (EIO); nobody is left to tell
             return 128 + signals.signal.SIGHUP
-        _error(errors.EnvironmentNotReady(f"Could not write the output ({err.strerror}).",
-                                          fix="Send it where it can be written: a file with room, a pipe (| less), or the "
-                                              "terminal."))
+        _error(errors.EnvironmentNotReady(_("Could not write the output ({reason}).").format(reason=err.strerror),
+                                          fix=_("Send it where it can be written: a file with room, a pipe (| less), "
+                                                "or the terminal.")))
         return errors.LESSON_FAILED
     except Exception as err:
         return _unexpected(err, args)
@@ -530,8 +549,9 @@ def _error(err):
 def _unexpected(err, args):
     if args.debug:
         raise err
-    _error(errors.LessonFailed(f"Unexpected error: {err}.", fix="Run again with --debug to see the traceback, "
-                               "and report it if the lesson's files are unchanged."))
+    _error(errors.LessonFailed(_("Unexpected error: {error}.").format(error=err),
+                               fix=_("Run again with --debug to see the traceback, and report it if the lesson's "
+                                     "files are unchanged.")))
     return errors.LESSON_FAILED
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import lessons, progress
 from .errors import EnvironmentNotReady, LessonFailed, UsageError
+from .language import current
 
 PATCH = "solution.patch"
 
@@ -39,11 +40,17 @@ def require(name):
     return lesson
 
 
+def text(lesson):
+    """The exercise's README in the runner's language: README.zh.md in Chinese, where it has one."""
+    zh = folder(lesson) / "README.zh.md"
+    return zh if current() == "zh" and zh.exists() else folder(lesson) / "README.md"
+
+
 def task(lesson):
     """The exercise README's title, e.g. "Exercise 1: say who called clone()"."""
-    path = folder(lesson) / "README.md"
+    path = text(lesson)
     try:
-        first = path.read_text().lstrip().splitlines()[0]
+        first = path.read_text(encoding="utf-8").lstrip().splitlines()[0]
     except (OSError, IndexError):
         raise LessonFailed(f"The exercise's task {path} is missing or empty.",
                            fix=f"Restore it with: git checkout -- {path}") from None

@@ -38,7 +38,7 @@ def cmd_exercise(args):
     lesson = exercises.require(args.lesson)
     _prepared(lesson, restart=args.restart)
     files = ", ".join(str(shown(p)) for p in exercises.learner_files(lesson))
-    print(f"{exercises.task(lesson)}: the task is in {shown(exercises.folder(lesson) / 'README.md')}.")
+    print(f"{exercises.task(lesson)}: the task is in {shown(exercises.text(lesson))}.")
     print(f"  edit:     {files}")
     print(f"  check it: sudo python3 -m runner check {lesson.id}   (or watch {lesson.id} to re-check on save)")
     return 0
@@ -109,7 +109,7 @@ def cmd_hint(args):
     if not lesson.hint:
         raise UsageError(f"Lesson {lesson.number} has no hint.", fix=f"Read its README: python3 -m runner show {lesson.id}")
     if exercises.has_exercise(lesson):
-        print(f"{exercises.task(lesson)} ({shown(exercises.folder(lesson) / 'README.md')})\n")
+        print(f"{exercises.task(lesson)} ({shown(exercises.text(lesson))})\n")
     print(f"Hint: {lesson.hint}")
     if not exercises.has_exercise(lesson):
         print(f"\n(Lesson {lesson.number} has no checked exercise yet; its README ends with things to try.)")
@@ -181,10 +181,10 @@ def cmd_next(args):
     lesson = lessons.find(row["lesson"])
     print(f"Next: {lesson.id}, {lesson.title}.")
     if not row["ran"]:
-        print(f"  read it:  python3 -m runner show {lesson.id}   ({shown(lesson.readme_path)})")
+        print(f"  read it:  python3 -m runner show {lesson.id}   ({shown(lesson.text_path)})")
         print(f"  run it:   sudo python3 -m runner {lesson.id}")
     if exercises.has_exercise(lesson):
-        print(f"  then the exercise: {exercises.task(lesson)} ({shown(exercises.folder(lesson) / 'README.md')})")
+        print(f"  then the exercise: {exercises.task(lesson)} ({shown(exercises.text(lesson))})")
         print(f"  start it: python3 -m runner exercise {lesson.id}   (copies the lesson's files for you to edit)")
         print(f"  check it: sudo python3 -m runner check {lesson.id}   (or watch {lesson.id} to re-check on save)")
     return 0

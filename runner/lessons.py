@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EnvironmentNotReady, LessonFailed, UsageError
+from .language import _, current
 
 ROOT = Path(__file__).resolve().parent.parent
 DIR_ENV = "BCC_LESSONS_DIR"  # another lessons folder (the tests' temporary lessons use it)
@@ -27,6 +28,8 @@ def lessons_dir():
     return Path(os.environ.get(DIR_ENV) or ROOT / "lessons")
 
 
+# the line under a README's title that links to the other language's edition: never narrated, never in a notebook
+LANGUAGE_LINK = re.compile(r"^\[(中文|English)\]\(README(\.zh)?\.md\)")
 EVENT_SOURCES = ("trace_pipe", "perf:", "ringbuf:", "table")
 # perf:<the BPF_PERF_OUTPUT's C name>, ringbuf:<the BPF_RINGBUF_OUTPUT's C name>
 _EVENTS = re.compile(r"trace_pipe|table|(perf|ringbuf):[A-Za-z_][A-Za-z0-9_]*")
@@ -109,6 +112,12 @@ class Lesson:
         return self.folder / "README.md"
 
     @property
+    def text_path(self):
+        """The lesson's text in the runner's language: README.zh.md in Chinese, where the lesson has one."""
+        zh = self.folder / "README.zh.md"
+        return zh if current() == "zh" and zh.exists() else self.readme_path
+
+    @property
     def workload_path(self):
         return self.folder / "workload.py"
 
@@ -145,7 +154,7 @@ class Lesson:
     def intro(self):
         """The README's opening paragraph: the narration the runner prints before tracing."""
         try:
-            text = self.readme_path.read_text()
+            text = self.text_path.read_text(encoding="utf-8")
         except OSError as err:
             raise LessonFailed(f"{self.id}'s text {self.readme_path} cannot be read ({err.strerror}).",
                                fix="Restore it with: git checkout -- " + str(self.readme_path)) from None
@@ -153,7 +162,8 @@ class Lesson:
             raise LessonFailed(f"{self.id}'s text {self.readme_path} is not UTF-8 text (byte {err.start} is not).",
                                fix=f"Save it as UTF-8, or restore it with: git checkout -- {self.readme_path}") from None
         body = text.split("\n## ", 1)[0]
-        paragraphs = [p.strip() for p in body.split("\n\n") if p.strip() and not p.startswith("#")]
+        paragraphs = [p.strip() for p in body.split("\n\n")
+                      if p.strip() and not p.startswith("#") and not LANGUAGE_LINK.match(p.strip())]
         return paragraphs[0] if paragraphs else ""
 
     @property
@@ -389,7 +399,7 @@ def _lesson(e, home):
         if default is not None and (not isinstance(default, kind) or isinstance(default, bool) != (kind is bool)):
             e.fail(f"declares the option {option['name']!r} of type {option['type']!r} with default = {default!r}, "
                    f"which should be {want}.", "Give the default the option's type, or leave it out.")
-        flags.append(Flag(option["name"], option["type"], option["help"], option.get("default")))
+        flags.append(Flag(option["name"], option["type"], _(option["help"]), option.get("default")))
     keys, formats = _columns(e, entry["columns"])
     meta = dict(entry.get("exercise", {}))
     e.known(meta, EXERCISE_KEYS, "exercise.")
@@ -406,13 +416,15 @@ def _lesson(e, home):
         if key in meta and not meta[key] > 0:
             e.fail(f"has exercise.{key} = {meta[key]!r}, which should be more than 0 seconds.",
                    "Fix that line of lessons.toml.")
-    lesson = Lesson(number=entry["number"], name=entry["name"], title=entry["title"], teaches=entry["teaches"],
+    # the sentences in the runner's language (scripts/translations.py puts them in the catalog)
+    lesson = Lesson(number=entry["number"], name=entry["name"], title=_(entry["title"]), teaches=_(entry["teaches"]),
                     events=entry["events"], columns=keys, home=home, prefers=list(entry.get("prefers", [])),
-                    fallback=entry.get("fallback", ""), bcc_fallbacks=_sentences(e, entry.get("bcc_fallbacks", {})),
+                    fallback=_(entry.get("fallback", "")),
+                    bcc_fallbacks={k: _(v) for k, v in _sentences(e, entry.get("bcc_fallbacks", {})).items()},
                     workload=entry.get("workload"),
                     options=options, flags=flags, formats=formats, ids=set(entry.get("ids", [])),
-                    histogram=entry.get("histogram", ""), flamegraph=entry.get("flamegraph", ""),
-                    needs_pid=entry.get("needs_pid", False), hint=entry.get("hint", ""))
+                    histogram=entry.get("histogram", ""), flamegraph=_(entry.get("flamegraph", "")),
+                    needs_pid=entry.get("needs_pid", False), hint=_(entry.get("hint", "")))
     lesson.exercise = Exercise(edit=list(meta.get("edit", [lesson.program_path.name])),
                                workload=dict(meta.get("workload", lesson.workload or {})),
                                duration=meta.get("duration"), interval=meta.get("interval", 1.0))

@@ -6,6 +6,20 @@ it costs nothing on the start-up path of `--json`, `--quiet` or piped runs.
 
 import json
 import sys
+import unicodedata
+
+from .language import _, ngettext
+
+
+def width(text):
+    """The columns `text` takes on a terminal: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text, columns):
+    """`text` padded with spaces to `columns` terminal columns, as f"{text:<columns}" does for ASCII."""
+    return text + " " * max(0, columns - width(text))
+
 
 def cell(lesson, key, value):
     header, width, fmt = lesson.column(key)
@@ -167,10 +181,10 @@ class Output:
         if not self.json:
             import time
             self.interrupt_repeats()
-            print(f"\n{time.strftime('%H:%M:%S')}  interval {number}", file=self.stream)
+            print(f"\n{time.strftime('%H:%M:%S')}  " + _("interval {number}").format(number=number), file=self.stream)
             self.header()
             if empty:
-                print("(nothing counted)", file=self.stream, flush=True)
+                print(_("(nothing counted)"), file=self.stream, flush=True)
 
     def event(self, record):
         if self.json:
@@ -192,8 +206,10 @@ class Output:
 
     def _end_repeats(self):
         if self._repeats:
-            self.stream.write(f"{'':<18} ... and {self._repeats} more like the line above within "
-                              f"{BURST * 1000:.0f} ms of each other (--json shows each)\n")
+            self.stream.write(f"{'':<18} " + ngettext(
+                "... and {n} more like the line above within {ms:.0f} ms of each other (--json shows each)",
+                "... and {n} more like the line above within {ms:.0f} ms of each other (--json shows each)",
+                self._repeats).format(n=self._repeats, ms=BURST * 1000) + "\n")
         self._repeats = 0
 
     def interrupt_repeats(self):
@@ -205,7 +221,9 @@ class Output:
         """Where the kernel dropped events, in line with them (text mode; --json has the total in its summary)."""
         if not self.json:
             self.interrupt_repeats()
-            self.stream.write(f"Lost {count} events: the buffer filled faster than they were read.\n")
+            self.stream.write(ngettext("Lost {n} event: the buffer filled faster than they were read.",
+                                       "Lost {n} events: the buffer filled faster than they were read.",
+                                       count).format(n=count) + "\n")
 
     def flush(self):
         self.stream.flush()
@@ -226,6 +244,11 @@ def plural(n, word):
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+def counted(n, singular, plural):
+    """"1 row", "3 rows" in the runner's language (ngettext with {n})."""
+    return ngettext(singular, plural, n).format(n=n)
+
+
 def caused(work):
     """The events the workload's report says it caused: its ops and its "also" ([{"count", "why"}])."""
     return work["ops"] + sum(a["count"] for a in work.get("also") or [] if a.get("count"))
@@ -240,11 +263,13 @@ def accounted(work, seen):
     total = caused(work)
     text = ""
     if also:
-        text = f": its {work['ops']}, and " + "; and ".join(f"{a['count']} more: {a['why']}" for a in also)
+        text = _(": its {ops}, and ").format(ops=work["ops"]) + _("; and ").join(
+            _("{count} more: {why}").format(count=a["count"], why=a["why"]) for a in also)
     if seen < total:
-        text += f" ({total - seen} of the {total} it caused did not arrive)"
+        text += _(" ({missing} of the {total} it caused did not arrive)").format(missing=total - seen, total=total)
     elif seen > total:
-        text += f" ({seen - total} more than it made: other code in its process{' or children' if work.get('pids') else ''})"
+        text += (_(" ({extra} more than it made: other code in its process or children)") if work.get("pids") else
+                 _(" ({extra} more than it made: other code in its process)")).format(extra=seen - total)
     return text
 
 
@@ -252,68 +277,80 @@ def summary_lines(summary, attached=False):
     """What a run saw, in sentences: the terminal prints them after the last event, a notebook under its tables."""
     s = summary
     table = "rows" in s  # a map lesson: rows aggregate events in the kernel
-    lost = "loss is not reported by trace_pipe" if s["lost"] is None else f"{s['lost']} lost"
+    lost = _("loss is not reported by trace_pipe") if s["lost"] is None else _("{lost} lost").format(lost=s["lost"])
     if s.get("lost_unreported"):
-        lost = f"{s['lost']} lost as the kernel reported, at least {s['lost'] + s['lost_unreported']} in fact"
+        lost = _("{lost} lost as the kernel reported, at least {least} in fact").format(
+            lost=s["lost"], least=s["lost"] + s["lost_unreported"])
     if table:
-        lines = [f"{s['events']} events counted in the kernel, shown as {plural(s['rows'], 'row')} over "
-                 f"{plural(s['intervals'], 'interval')} in {s['duration']:.1f} s."]
+        lines = [_("{events} events counted in the kernel, shown as {rows} over {intervals} in {seconds:.1f} s.").format(
+            events=s["events"], rows=counted(s["rows"], _("{n} row"), _("{n} rows")),
+            intervals=counted(s["intervals"], _("{n} interval"), _("{n} intervals")), seconds=s["duration"])]
         full = s.get("full_maps")
         if full:
-            lines.append(f"The map {', '.join(full)} was full at a read: a full map refuses new keys without a word "
-                         "to user space, so counts of keys it had no room for are missing.")
+            lines.append(_("The map {maps} was full at a read: a full map refuses new keys without a word to user "
+                           "space, so counts of keys it had no room for are missing.").format(maps=", ".join(full)))
     else:
-        lines = [f"{s['events']} events in {s['duration']:.1f} s, {lost}."]
+        lines = [_("{events} events in {seconds:.1f} s, {lost}.").format(events=s["events"], seconds=s["duration"],
+                                                                         lost=lost)]
     work = s.get("workload")
     if work:
-        whose = "its children's" if work.get("children_only") else "its and its children's" if work.get("pids") else "its"
-        children = f"its children (pids {', '.join(map(str, work.get('pids') or []))})"
-        seen = (f"the map counted {s['workload_events']} for {children if work.get('children_only') else 'its pid'}"
-                if table else
-                f"{s['workload_events']} of the events above are {whose}")
-        lines.append(f"The workload (pid {work['pid']}, {work['comm']}) made {work['ops']} {work['what']}; "
-                     f"{seen}{accounted(work, s['workload_events'])}.")
+        pids = ", ".join(map(str, work.get("pids") or []))
+        if table:
+            seen = (_("the map counted {n} for its children (pids {pids})") if work.get("children_only") else
+                    _("the map counted {n} for its pid")).format(n=s["workload_events"], pids=pids)
+        else:
+            seen = (_("{n} of the events above are its children's") if work.get("children_only") else
+                    _("{n} of the events above are its and its children's") if work.get("pids") else
+                    _("{n} of the events above are its")).format(n=s["workload_events"])
+        lines.append(_("The workload (pid {pid}, {comm}) made {ops} {what}; {seen}{accounted}.").format(
+            pid=work["pid"], comm=work["comm"], ops=work["ops"], what=work["what"], seen=seen,
+            accounted=accounted(work, s["workload_events"])))
         dropped = s.get("lost_by_pid")
         if dropped is not None and s["lost"]:
             from .workload import pids as workload_pids  # stdlib only: nothing more to import
-            pids = set(workload_pids(work))
-            mine = sum(n for pid, n in dropped.items() if int(pid) in pids)
-            lines.append(f"The program counted {mine} of the workload's events as dropped (no room in the buffer) and "
-                         f"{sum(dropped.values()) - mine} of other processes'.")
+            mine_pids = set(workload_pids(work))
+            mine = sum(n for pid, n in dropped.items() if int(pid) in mine_pids)
+            lines.append(_("The program counted {mine} of the workload's events as dropped (no room in the buffer) "
+                           "and {others} of other processes'.").format(mine=mine, others=sum(dropped.values()) - mine))
     elif s.get("workload_pid"):
-        lines.append(f"The workload (pid {s['workload_pid']}) had not finished when the run ended; "
-                     f"{s['workload_events']} events were its. Raise the duration to see all of it.")
+        lines.append(_("The workload (pid {pid}) had not finished when the run ended; {n} events were its. Raise the "
+                       "duration to see all of it.").format(pid=s["workload_pid"], n=s["workload_events"]))
     graph = s.get("flamegraph")
     if graph:
         top = ", ".join(f"{name if len(name) <= 40 else name[:39] + chr(0x2026)} {100 * n / graph['samples']:.1f}%"
                         for name, n in list(graph["leaves"].items())[:5])
-        lines.append(f"Profile: {plural(graph['samples'], 'sample')} in {plural(graph['stacks'], 'stack')}"
-                     + (f"; where they were (the stack's last frame): {top}" if top else "") + ".")
-        lines.append(f"Flame graph: {graph['svg']} (open it in a browser); folded stacks: {graph['folded']}.")
+        samples = counted(graph["samples"], _("{n} sample"), _("{n} samples"))
+        stacks = counted(graph["stacks"], _("{n} stack"), _("{n} stacks"))
+        lines.append((_("Profile: {samples} in {stacks}; where they were (the stack's last frame): {top}.") if top else
+                      _("Profile: {samples} in {stacks}.")).format(samples=samples, stacks=stacks, top=top))
+        lines.append(_("Flame graph: {svg} (open it in a browser); folded stacks: {folded}.").format(
+            svg=graph["svg"], folded=graph["folded"]))
     drawn = [h for h in [s.get("histogram"), *(s.get("histograms") or [])] if h and h["buckets"]]
     for hist in reversed(drawn):
         lines[:0] = histogram_lines(hist) + [""]
     if s["lost"]:
-        lines.append(f"{s['lost']} events were lost: the buffer filled faster than user space read it.")
+        lines.append(_("{n} events were lost: the buffer filled faster than user space read it.").format(n=s["lost"]))
     if s.get("lost_unreported"):
-        lines.append(f"The kernel reported {s['lost']} lost, yet {s['lost'] + s['lost_unreported']} of the workload's "
-                     "events did not arrive: it reports a loss only with the next event written to that CPU's buffer, "
-                     "so its figure is a lower bound (the workload's own count is exact).")
+        lines.append(_("The kernel reported {lost} lost, yet {missing} of the workload's events did not arrive: it "
+                       "reports a loss only with the next event written to that CPU's buffer, so its figure is a lower "
+                       "bound (the workload's own count is exact).").format(
+                           lost=s["lost"], missing=s["lost"] + s["lost_unreported"]))
     if s.get("stopped"):
-        lines.append("Stopped before the end of the duration.")
-    lines.append("Probes: " + ", ".join(f"{p['mechanism']} {p['target']}" for p in s["probes"])
-                 + (" (fallback)" if s["fallbacks"] else "") + f"; kernel {s['kernel']}.")
-    lines.append("Still attached: run the Detach cell, or shut the kernel down, to detach." if attached
-                 else "Detached: nothing of this lesson is left in the kernel.")
+        lines.append(_("Stopped before the end of the duration."))
+    probes = ", ".join(f"{p['mechanism']} {p['target']}" for p in s["probes"])
+    lines.append((_("Probes: {probes} (fallback); kernel {kernel}.") if s["fallbacks"] else
+                  _("Probes: {probes}; kernel {kernel}.")).format(probes=probes, kernel=s["kernel"]))
+    lines.append(_("Still attached: run the Detach cell, or shut the kernel down, to detach.") if attached
+                 else _("Detached: nothing of this lesson is left in the kernel."))
     return lines
 
 
 def error(err, stream=None):
     """One sentence, the fix, and any details (compiler or verifier output) on stderr."""
     stream = stream or sys.stderr
-    print(f"error: {err}", file=stream)
+    print(_("error: {sentence}").format(sentence=err), file=stream)
     if getattr(err, "details", None):
         print(err.details.rstrip(), file=stream)
     if getattr(err, "fix", None):
-        print(f"fix: {err.fix}", file=stream)
+        print(_("fix: {fix}").format(fix=err.fix), file=stream)
     stream.flush()

@@ -19,6 +19,7 @@ from pathlib import Path
 from . import doctor, flamegraph, render, signals, sources, targets, workload
 from .diagnostics import captured_stderr, compiler_messages, explain_load_failure
 from .errors import LessonFailed, Terminated, UsageError
+from .language import _
 
 
 @dataclass
@@ -161,7 +162,7 @@ class Run:
         lesson, opts = self.lesson, self.options
         targets.check_accepted(lesson, opts.load_args)
         self.glue = lesson.import_glue(opts.glue_folder)
-        self.sink.say("Compiling and loading...")
+        self.sink.say(_("Compiling and loading..."))
         load_args = dict(opts.load_args)
         if "pages" in lesson.options and opts.pages is not None:  # a buffer the program sizes (BPF_RINGBUF_OUTPUT)
             load_args.setdefault("pages", opts.pages)
@@ -175,11 +176,13 @@ class Run:
             code = self.proc.returncode if ended else None
             self._stop_workload()
             if ended:  # killed, or failed, while the probes were being attached to it: that is the news, not the pid
-                how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-                raise LessonFailed(f"The workload (pid {load_args['pid']}) ended ({how}) before the probes were "
-                                   "attached to it, so there was no process to trace.",
-                                   fix=f"Run the lesson again; if it ends again, run its workload alone to see why: "
-                                       f"python3 runner/workload.py {self.lesson.workload_path}") from err
+                how = (_("killed by signal {n}").format(n=-code) if code < 0 else
+                       _("exit status {n}").format(n=code))
+                raise LessonFailed(_("The workload (pid {pid}) ended ({how}) before the probes were attached to it, "
+                                     "so there was no process to trace.").format(pid=load_args["pid"], how=how),
+                                   fix=_("Run the lesson again; if it ends again, run its workload alone to see why: "
+                                         "python3 runner/workload.py {path}").format(path=self.lesson.workload_path)
+                                   ) from err
             raise
         except BaseException:
             self._stop_workload()
@@ -200,9 +203,10 @@ class Run:
         its start until trace() lets it run."""
         lesson, opts = self.lesson, self.options
         if not opts.workload or lesson.workload is None:
-            raise UsageError(f"{lesson.id} attaches its probes to one process, and --no-workload leaves out the one "
-                             "it would start.", fix=f"Give the pid of a running process to trace: python3 -m runner "
-                             f"{lesson.id} --pid PID (pgrep NAME finds one), or leave out --no-workload.")
+            raise UsageError(_("{lesson} attaches its probes to one process, and --no-workload leaves out the one it "
+                               "would start.").format(lesson=lesson.id),
+                             fix=_("Give the pid of a running process to trace: python3 -m runner {lesson} --pid PID "
+                                   "(pgrep NAME finds one), or leave out --no-workload.").format(lesson=lesson.id))
         params = opts.workload_params if opts.workload_params is not None else lesson.workload
         self.proc, self.held = workload.start(lesson.workload_path, hold=True, **params), True
         return self.proc.pid
@@ -216,8 +220,9 @@ class Run:
             folded.write_text(flamegraph.folded_text(self.stacks))
             svg.write_text(flamegraph.svg(self.stacks, title=self.lesson.flamegraph))
         except OSError as err:
-            raise UsageError(f"The flame graph cannot be written to {svg} ({err.strerror}).",
-                             fix="Give a folder you may write to: --flamegraph /tmp/stacks.svg") from err
+            raise UsageError(_("The flame graph cannot be written to {path} ({reason}).").format(
+                path=svg, reason=err.strerror), fix=_("Give a folder you may write to: --flamegraph /tmp/stacks.svg")
+            ) from err
         leaves = {}
         for stack, count in self.stacks.items():
             leaf = stack.rsplit(";", 1)[-1]
@@ -261,7 +266,7 @@ class Run:
             self.source = sources.make_source(lesson, self.b, self.glue, opts, sink.interval)
         else:
             self.source.reset()
-        sink.ready(f"Tracing {self.describe_probes()}... Hit Ctrl-C to end.\n")
+        sink.ready(_("Tracing {probes}... Hit Ctrl-C to end.").format(probes=self.describe_probes()) + "\n")
         if not self.source.interval_rows:
             sink.header()
         params = opts.workload_params if opts.workload_params is not None else lesson.workload
@@ -304,8 +309,8 @@ class Run:
                     settle = time.monotonic() + 0.5
             if traced and not s.get("traced_exited") and not running(traced):
                 s["traced_exited"] = traced
-                self.sink.note(f"Process {traced} (--pid) has exited: the probes attached for it can count nothing "
-                               "more, so the run ends.")
+                self.sink.note(_("Process {pid} (--pid) has exited: the probes attached for it can count nothing "
+                                 "more, so the run ends.").format(pid=traced))
                 settle = min(settle or now + 0.5, now + 0.5)  # a last read, then the summary
         self.read_final()
 
@@ -315,7 +320,7 @@ class Run:
         proc = self.proc
         with signals.deferred():
             self.summary["workload"] = workload.report(proc) or {"pid": proc.pid, "comm": workload.COMM, "ops": 0,
-                                                                 "what": "operations (it failed)"}
+                                                                 "what": _("operations (it failed)")}
 
     def _workload_events(self):
         """The events of the workload's pid, and of the child pids its report names ("pids"); with "children_only"
@@ -396,7 +401,7 @@ class Run:
 def run(lesson, options, sink):
     """The command line's run of one lesson; returns the exit code (0, or 128+signal after SIGTERM/SIGHUP)."""
     doctor.require_basics()
-    sink.say(f"Lesson {lesson.number}: {lesson.title}\n")
+    sink.say(_("Lesson {number}: {title}").format(number=lesson.number, title=lesson.title) + "\n")
     sink.say(lesson.intro() + "\n")
     engine = Run(lesson, options, sink)
     if options.show_code:

@@ -11,6 +11,7 @@ on sys.path:  python3 runner/workload.py lessons/lesson1_hello/workload.py --cou
 """
 
 import argparse
+import gettext
 import importlib.util
 import json
 import os
@@ -148,6 +149,10 @@ def main(argv=None):
     # (or "<...>") than the old name. A select(), not time.sleep(): that is a clock_nanosleep(), which a lesson
     # counting sleeps would count.
     select.select([], [], [], 0.005)
+    # the workload's sentences (its report's "what") in the runner's language, which LANGUAGE passes on: the
+    # catalog of runner/language.py, bound here without importing the runner
+    gettext.bindtextdomain("bcc-lessons", str(Path(__file__).resolve().with_name("locale")))
+    gettext.textdomain("bcc-lessons")
     spec = importlib.util.spec_from_file_location("lesson_workload", args.path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -164,7 +169,7 @@ def main(argv=None):
     try:
         result.update(module.run(**params))
     except OSError as err:  # something this machine lacks (a compiler, a file): the workload's sentence says which
-        print(f"error: the workload could not run: {err}", file=sys.stderr)
+        print(gettext.gettext("error: the workload could not run: {error}").format(error=err), file=sys.stderr)
         sys.exit(1)
     try:
         print(json.dumps(result), flush=True)
