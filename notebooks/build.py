@@ -6,6 +6,10 @@
                                          # writes (not what running and saving it in JupyterLab changes)
     python notebooks/build.py lesson3    # only that lesson
 
+The Chinese notebooks, notebooks/zh/, are built the same way from each lesson's README.zh.md: its sections
+are the English README's, in the same order (tests/unit/test_readme_zh.py), so the code cells go where the
+English headings put them, and the cells this script writes itself come from the runner's catalog.
+
 A notebook is the lesson's README, section by section, with short code cells
 between them that call runner/notebook.py: show the .c file, load and attach
 with the lesson's own glue, Start/Stop with live tables, a summary, detach.
@@ -21,15 +25,21 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+from runner import language
 from runner import lessons as lesson_list  # the checkout is on .venv's path (scripts/setup.sh)
+from runner.language import _
 from runner.notebook.server import cells_of
 from runner.notebook import KERNEL_NAME
 
 DEFAULT_DURATION = 4  # seconds a run traces by default (the slider's start); every workload fits in it
+# each language's notebooks: the README they are built from, and their folder
+LANGUAGES = {"en": ("README.md", HERE), "zh": ("README.zh.md", HERE / "zh")}
 
 
 def sections(readme):
-    """[(heading or None, text)] split at '## ' headings; the first item is the title and opening."""
+    """[(heading or None, text)] split at '## ' headings; the first item is the title and opening (without the
+    line that links to the other language's README, which a notebook has no use for)."""
+    readme = "\n\n".join(p for p in readme.split("\n\n") if not lesson_list.LANGUAGE_LINK.match(p.strip()))
     parts = ("\n" + readme.strip() + "\n").split("\n## ")
     out = [(None, parts[0].strip())]
     for part in parts[1:]:
@@ -38,8 +48,18 @@ def sections(readme):
     return out
 
 
-def cells_for(lesson):
-    """The notebook's cells, in the README's order, with the runner's code cells where they belong."""
+def readme_of(lesson, lang):
+    return lesson.folder / LANGUAGES[lang][0]
+
+
+def cells_for(lesson, lang="en"):
+    """The notebook's cells, in the README's order, with the runner's code cells where they belong. The English
+    README's headings decide where; a Chinese notebook has its README.zh.md's text in the same places."""
+    with language.speaking(lang):
+        return _cells_for(lesson, lang)
+
+
+def _cells_for(lesson, lang):
     glue, program = lesson.glue_path.name, lesson.program_path.name
     cells = []
 
@@ -49,54 +69,59 @@ def cells_for(lesson):
     def code(text, tags=()):
         cells.append(("code", text, list(tags)))
 
-    parts = sections(lesson.readme_path.read_text())
+    english = sections(lesson.readme_path.read_text(encoding="utf-8"))
+    parts = sections(readme_of(lesson, lang).read_text(encoding="utf-8"))
+    if len(parts) != len(english):
+        raise SystemExit(f"{readme_of(lesson, lang)} has {len(parts) - 1} sections, its English README "
+                         f"{len(english) - 1}: they must be the same (tests/unit/test_readme_zh.py)")
     opening = parts[0][1]
-    md(opening + "\n\n> This notebook runs the lesson's own files, `lessons/" + lesson.folder.name + "/" + program
-       + "` and `" + glue + "`, with the runner's workload. Run the cells in order (Shift-Enter). The kernel runs as "
-       "root: the Detach cell, closing the notebook or shutting its kernel down detaches everything.")
+    md(opening + "\n\n> " + _("This notebook runs the lesson's own files, `{program}` and `{glue}`, with the runner's "
+                               "workload. Run the cells in order (Shift-Enter). The kernel runs as root: the Detach "
+                               "cell, closing the notebook or shutting its kernel down detaches everything.").format(
+        program=f"lessons/{lesson.folder.name}/{program}", glue=glue))
     placed = {"setup": False, "program": False, "load": False, "run": False, "detach": False}
 
     def setup():
-        code(f"# How long Start traces, in seconds (the slider's default). Unattended runs (tests) trace this long.\n"
-             f"duration = {DEFAULT_DURATION}", tags=["parameters"])
+        code("# " + _("How long Start traces, in seconds (the slider's default). Unattended runs (tests) trace this "
+                      "long.") + f"\nduration = {DEFAULT_DURATION}", tags=["parameters"])
         code("from runner import notebook\n\n"
-             f"lesson = notebook.Controller({lesson.id!r}, duration=duration)")
+             f"lesson = notebook.Controller({lesson.id!r}, duration=duration, lang={lang!r})")
         placed["setup"] = True
 
     def show_program():
-        code("lesson.show_program()  # the whole file, as the glue loads it")
+        code("lesson.show_program()  # " + _("the whole file, as the glue loads it"))
         placed["program"] = True
 
     def load():
-        md(f"### Load and attach\n\nThe next cell calls `load()` from `{glue}`: BCC compiles `{program}`, the "
-           "verifier checks it, and the program is attached. It says which probe it used, and why if it had to "
-           "fall back.")
+        md(_("### Load and attach\n\nThe next cell calls `load()` from `{glue}`: BCC compiles `{program}`, the "
+             "verifier checks it, and the program is attached. It says which probe it used, and why if it had to "
+             "fall back.").format(glue=glue, program=program))
         code("lesson.load()")
         placed["load"] = True
 
     def run():
-        what = (f"the lesson's workload (`lessons/{lesson.folder.name}/workload.py`)" if lesson.workload is not None
-                else "nothing extra")
-        view = ("a table of the last map read, and the counts summed over the reads" if lesson.events == "table"
-                else "a table of recent events, and the events per process") + ", each count with its bar"
+        what = (_("the lesson's workload (`{path}`)").format(path=f"lessons/{lesson.folder.name}/workload.py")
+                if lesson.workload is not None else _("nothing extra"))
+        view = (_("a table of the last map read, and the counts summed over the reads, each count with its bar")
+                if lesson.events == "table" else
+                _("a table of recent events, and the events per process, each count with its bar"))
         if lesson.histogram:
-            view += f", and the histogram ({lesson.histogram}) after each run"
-        md("### Run it in this notebook\n\n"
-           f"**Start** runs {what} and traces for the slider's duration; the view below updates while events arrive: "
-           f"{view}. **Stop** ends a run early; the probes stay attached until the Detach cell. Start again as often "
-           "as you like.")
+            view += _(", and the histogram ({label}) after each run").format(label=lesson.histogram)
+        md(_("### Run it in this notebook\n\n**Start** runs {what} and traces for the slider's duration; the view "
+             "below updates while events arrive: {view}. **Stop** ends a run early; the probes stay attached until "
+             "the Detach cell. Start again as often as you like.").format(what=what, view=view))
         code("lesson.controls()")
-        md("The summary of the last run (this output follows each run: it changes when the next one ends):")
+        md(_("The summary of the last run (this output follows each run: it changes when the next one ends):"))
         code("lesson.summary()")
         placed["run"] = True
 
     def detach():
-        md("## Detach\n\nThis cell detaches the probes and frees the program: nothing of the lesson stays in the "
-           "kernel. Shutting the kernel down (or closing the notebook and its kernel) does the same.")
+        md(_("## Detach\n\nThis cell detaches the probes and frees the program: nothing of the lesson stays in the "
+             "kernel. Shutting the kernel down (or closing the notebook and its kernel) does the same."))
         code("lesson.detach()")
         placed["detach"] = True
 
-    for heading, text in parts[1:]:
+    for (heading, _english), (_heading, text) in zip(english[1:], parts[1:]):
         lowered = heading.lower()
         if lowered.startswith("try it") and not placed["detach"]:
             for step in (setup, show_program, load, run, detach):
@@ -119,9 +144,9 @@ def cells_for(lesson):
     return cells
 
 
-def notebook(lesson):
+def notebook(lesson, lang="en"):
     cells = []
-    for i, (kind, text, tags) in enumerate(cells_for(lesson)):
+    for i, (kind, text, tags) in enumerate(cells_for(lesson, lang)):
         cell = {"cell_type": kind, "id": f"{lesson.id}-{i:02d}", "metadata": {"tags": tags} if tags else {},
                 "source": text.splitlines(keepends=True)}
         if kind == "code":
@@ -132,16 +157,17 @@ def notebook(lesson):
                                         "language": "python"},
                          "language_info": {"name": "python"},
                          "bcc_lessons": {"lesson": lesson.id, "generated_by": "notebooks/build.py",
-                                         "source": f"lessons/{lesson.folder.name}/README.md"}},
+                                         "source": f"lessons/{lesson.folder.name}/{LANGUAGES[lang][0]}",
+                                         "lang": lang}},
             "nbformat": 4, "nbformat_minor": 5}
 
 
-def path_for(lesson, folder=HERE):
-    return Path(folder) / f"{lesson.folder.name}.ipynb"
+def path_for(lesson, folder=HERE, lang="en"):
+    return Path(folder) / ("" if lang == "en" else lang) / f"{lesson.folder.name}.ipynb"
 
 
-def text_for(lesson):
-    return json.dumps(notebook(lesson), indent=1, ensure_ascii=False) + "\n"
+def text_for(lesson, lang="en"):
+    return json.dumps(notebook(lesson, lang), indent=1, ensure_ascii=False) + "\n"
 
 
 def buildable(all_lessons):
@@ -167,22 +193,25 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("lesson", nargs="*", help="lesson1, 3, bpf_hash... (default: every lesson)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a notebook is out of date")
-    parser.add_argument("--out", metavar="DIR", default=HERE, help="write the notebooks there (default: notebooks/)")
+    parser.add_argument("--out", metavar="DIR", type=Path, default=HERE, help="write the notebooks there (default: notebooks/)")
     args = parser.parse_args(argv)
     every = lesson_list.load_all()
     chosen = [lesson_list.find(name, every) for name in args.lesson] if args.lesson else buildable(every)
     stale = []
-    for lesson in chosen:
-        path, text = path_for(lesson, args.out), text_for(lesson)
-        current = path.read_text() if path.exists() else None
+    for lesson, lang in [(lesson, lang) for lang in LANGUAGES for lesson in chosen
+                         if readme_of(lesson, lang).exists() or lang == "en"]:
+        path, text = path_for(lesson, args.out, lang), text_for(lesson, lang)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:
             continue
         if args.check:
             if current is not None and says_the_same(current, text):
                 continue  # only what running and saving it changes (outputs, metadata) differs
-            stale.append(path.name + (" is missing" if current is None else " differs from its README"))
+            stale.append(str(path.relative_to(args.out)) + (" is missing" if current is None else
+                                                              " differs from its README"))
         else:
-            path.write_text(text)
+            path.write_text(text, encoding="utf-8")
             print(f"wrote {path}")
     if stale:
         print("out of date: " + "; ".join(stale) + ".\nfix: python notebooks/build.py", file=sys.stderr)

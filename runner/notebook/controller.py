@@ -10,7 +10,7 @@ import os
 import threading
 
 from .. import lessons as lesson_list
-from .. import render, session
+from .. import language, render, session
 from ..errors import RunnerError
 from . import cleanup
 from .sink import NotebookSink
@@ -27,7 +27,9 @@ class Controller:
     RECENT = 12        # records shown in the live table (and saved in the summary)
     SUMMARY_ROWS = 10  # rows of the summary's count table
 
-    def __init__(self, lesson, duration=5.0):
+    def __init__(self, lesson, duration=5.0, lang=None):
+        if lang is not None:  # the notebook's language (a Chinese notebook speaks Chinese under any locale)
+            language.use(lang)
         self.lesson = lesson_list.find(str(lesson))
         self.duration = float(duration)
         self.run = self.thread = self.view = None

@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .. import language
 from ..diagnostics import shown_path
 from ..errors import EnvironmentNotReady, LessonFailed
 from ..lessons import ROOT
@@ -55,18 +56,20 @@ def classroom_copies(source=None, target=None):
     outputs are kept until the lesson changes; then the old copy is kept as NAME.previous.ipynb). Returns target."""
     source, target = Path(source or NOTEBOOKS_DIR), Path(target or CLASSROOM_DIR)
     target.mkdir(parents=True, exist_ok=True)
-    for path in sorted(source.glob("*.ipynb")):
-        copy = target / path.name
-        built = path.read_text()
+    built = sorted(source.glob("*.ipynb")) + sorted(source.glob("zh/*.ipynb"))  # English, and Chinese in zh/
+    for path in built:
+        copy = target / path.relative_to(source)
+        copy.parent.mkdir(exist_ok=True)
+        text = path.read_text(encoding="utf-8")
         if copy.exists():
             try:
-                same = cells_of(json.loads(copy.read_text())) == cells_of(json.loads(built))
+                same = cells_of(json.loads(copy.read_text(encoding="utf-8"))) == cells_of(json.loads(text))
             except (ValueError, KeyError, TypeError):
                 same = False
             if same:
                 continue
             copy.replace(copy.with_suffix(".previous.ipynb"))
-        copy.write_text(built)
+        copy.write_text(text, encoding="utf-8")
     return target
 # What JupyterLab keeps between starts (settings a teacher chose, open tabs), next to the copies it serves.
 LAB_STATE_DIR = ROOT / ".cache" / "jupyter-lab"
@@ -278,7 +281,8 @@ def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout)
     served = classroom_copies()
     token = secrets.token_urlsafe(24)
     host = f"[{address}]" if ":" in address else address
-    url = f"http://{host}:{port}/lab?token={token}"
+    # a Chinese runner (--lang zh, LANG=zh_CN.UTF-8) opens on the Chinese notebooks, whose kernels inherit LANGUAGE
+    url = f"http://{host}:{port}/lab" + ("/tree/zh" if language.current() == "zh" else "") + f"?token={token}"
     argv = server_command(address, port, notebook_dir=served)  # the runner opens the browser, once checked
     argv += [f"--LabApp.user_settings_dir={LAB_STATE_DIR / 'user-settings'}",
              f"--LabApp.workspaces_dir={LAB_STATE_DIR / 'workspaces'}"]
