@@ -3,7 +3,7 @@
 PYTHON := .venv/bin/python
 ARGS ?=
 
-.PHONY: setup setup-test setup-notebook setup-bench test doctor bench notebook notebooks
+.PHONY: setup setup-test setup-notebook setup-bench test doctor bench notebook notebooks translations
 
 setup:
 	@bash scripts/setup.sh
@@ -39,6 +39,11 @@ notebook: setup-notebook
 # rebuild notebooks/ from the lessons' READMEs (after editing a README)
 notebooks: setup
 	$(PYTHON) notebooks/build.py
+
+# after marking a message _("...") or changing lessons.toml's sentences: extract the messages into each
+# runner/locale/*/LC_MESSAGES/bcc-lessons.po (new ones untranslated: a test fails until they are) and compile the .mo
+translations: setup-test
+	$(PYTHON) scripts/translations.py
 
 # runner start-up, event throughput and the cost of each tracing mechanism (about 2 min);
 # writes bench/results.md and bench/results.png

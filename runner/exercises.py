@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import lessons, progress
 from .errors import EnvironmentNotReady, LessonFailed, UsageError
-from .language import current
+from .language import _, current
 
 PATCH = "solution.patch"
 
@@ -35,8 +35,9 @@ def require(name):
     lesson = lessons.find(name)
     if not has_exercise(lesson):
         have = ", ".join(l.id for l in lessons.load_all() if has_exercise(l)) or "none yet"
-        raise UsageError(f"Lesson {lesson.number} has no exercise yet.",
-                         fix=f"Lessons with an exercise: {have}. The lesson's README ends with things to try.")
+        raise UsageError(_("Lesson {number} has no exercise yet.").format(number=lesson.number),
+                         fix=_("Lessons with an exercise: {lessons}. The lesson's README ends with things to try.")
+                         .format(lessons=have))
     return lesson
 
 
@@ -52,8 +53,8 @@ def task(lesson):
     try:
         first = path.read_text(encoding="utf-8").lstrip().splitlines()[0]
     except (OSError, IndexError):
-        raise LessonFailed(f"The exercise's task {path} is missing or empty.",
-                           fix=f"Restore it with: git checkout -- {path}") from None
+        raise LessonFailed(_("The exercise's task {path} is missing or empty.").format(path=path),
+                           fix=_("Restore it with: git checkout -- {path}").format(path=path)) from None
     return first.lstrip("# ").strip()
 
 
@@ -110,8 +111,9 @@ def prepare(lesson, restart=False):
     for name in copied(lesson):
         path = target / name
         if path.is_symlink():
-            raise UsageError(f"{path} is a symbolic link; the exercise copies only to plain files.",
-                             fix=f"Remove the link ({path}), then run python3 -m runner exercise {lesson.id} again.")
+            raise UsageError(_("{path} is a symbolic link; the exercise copies only to plain files.").format(path=path),
+                             fix=_("Remove the link ({path}), then run python3 -m runner exercise {lesson} again.")
+                             .format(path=path, lesson=lesson.id))
         if path.exists() and not restart:
             continue
         try:
@@ -119,8 +121,9 @@ def prepare(lesson, restart=False):
                 _write_owned(path.with_name(name + ".previous"), path.read_text())
             _write_owned(path, (lesson.folder / name).read_text())
         except OSError as err:
-            raise EnvironmentNotReady(f"Could not write your copy {path} ({err.strerror}).",
-                                      fix="Make the exercise folder writable for you, or run with sudo.") from None
+            raise EnvironmentNotReady(_("Could not write your copy {path} ({reason}).").format(
+                path=path, reason=err.strerror),
+                                      fix=_("Make the exercise folder writable for you, or run with sudo.")) from None
         written.append(name)
     return written
 
@@ -135,20 +138,20 @@ def _apply(patch, directory):
         done = subprocess.run(argv, cwd=directory, capture_output=True, text=True,
                               env=dict(os.environ, GIT_DIR=str(directory / ".no-git")))
         if done.returncode != 0:
-            raise LessonFailed(f"The solution {patch} no longer applies to the lesson's files.",
+            raise LessonFailed(_("The solution {patch} no longer applies to the lesson's files.").format(patch=patch),
                                details=(done.stderr or done.stdout).strip(),
-                               fix="The lesson changed after its solution was written: report it.")
+                               fix=_("The lesson changed after its solution was written: report it."))
         return
-    raise EnvironmentNotReady("Showing the solution needs git or patch, and neither is installed.",
-                              fix="sudo apt install git (or patch), then run this again.")
+    raise EnvironmentNotReady(_("Showing the solution needs git or patch, and neither is installed."),
+                              fix=_("sudo apt install git (or patch), then run this again."))
 
 
 def solution(lesson, into=None):
     """The reference solution as files: {name: text} of the files it changes (written to `into` if given)."""
     patch = folder(lesson) / PATCH
     if not patch.is_file():
-        raise LessonFailed(f"Lesson {lesson.number}'s exercise has no {PATCH}.",
-                           fix=f"Restore it with: git checkout -- {patch}")
+        raise LessonFailed(_("Lesson {number}'s exercise has no {patch}.").format(number=lesson.number, patch=PATCH),
+                           fix=_("Restore it with: git checkout -- {path}").format(path=patch))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in copied(lesson):

@@ -91,3 +91,14 @@ def N_(message):
 def _start():
     use()
     return _translation
+
+
+# argparse's own messages, which it looks up with gettext.gettext() in the text domain use() binds: in the
+# catalog, so that a usage error reads in the runner's language too (the wording of Python 3.9 to 3.13)
+ARGPARSE = (
+    N_("usage: "), N_("%(prog)s: error: %(message)s\n"), N_("argument %(argument_name)s: %(message)s"),
+    N_("show this help message and exit"), N_("positional arguments"), N_("options"), N_("optional arguments"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"), N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"), N_("expected one argument"), N_("invalid %(type)s value: %(value)r"),
+    N_("ambiguous option: %(option)s could match %(matches)s"), N_("not allowed with argument %s"),
+)

@@ -8,13 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from . import exercises, lessons, progress
+from . import exercises, lessons, progress, render
 from .errors import LessonFailed, UsageError
+from .language import _
 
 
 def _warn(sentences):
     for sentence in sentences:
-        print(f"warning: {sentence}", file=sys.stderr)
+        print(_("warning: {sentence}").format(sentence=sentence), file=sys.stderr)
 
 
 def shown(path):
@@ -29,8 +30,9 @@ def _prepared(lesson, restart=False):
     written = exercises.prepare(lesson, restart=restart)
     if written:
         where = shown(exercises.folder(lesson))
-        print(f"Copied the lesson's {', '.join(written)} into {where}/: your copy to edit"
-              + (" (your previous files are kept as *.previous)." if restart else "."))
+        print((_("Copied the lesson's {files} into {folder}/: your copy to edit (your previous files are kept as "
+                 "*.previous).") if restart else _("Copied the lesson's {files} into {folder}/: your copy to edit."))
+              .format(files=", ".join(written), folder=where))
     return written
 
 
@@ -38,9 +40,10 @@ def cmd_exercise(args):
     lesson = exercises.require(args.lesson)
     _prepared(lesson, restart=args.restart)
     files = ", ".join(str(shown(p)) for p in exercises.learner_files(lesson))
-    print(f"{exercises.task(lesson)}: the task is in {shown(exercises.text(lesson))}.")
-    print(f"  edit:     {files}")
-    print(f"  check it: sudo python3 -m runner check {lesson.id}   (or watch {lesson.id} to re-check on save)")
+    print(_("{task}: the task is in {path}.").format(task=exercises.task(lesson), path=shown(exercises.text(lesson))))
+    print(_("  edit:     {files}").format(files=files))
+    print(_("  check it: sudo python3 -m runner check {lesson}   (or watch {lesson} to re-check on save)").format(
+        lesson=lesson.id))
     return 0
 
 
@@ -50,8 +53,9 @@ def _title(lesson):
     try:
         return exercises.task(lesson), []
     except LessonFailed as err:
-        return None, [f"{str(err)[0].lower()}{str(err)[1:].rstrip('.')}, so the check ran without its title; "
-                      f"{err.fix[0].lower()}{err.fix[1:]}"]
+        error, fix = str(err).rstrip("."), err.fix
+        return None, [_("{error}, so the check ran without its title; {fix}").format(
+            error=error[:1].lower() + error[1:], fix=fix[:1].lower() + fix[1:])]
 
 
 def cmd_check(args):
@@ -76,18 +80,21 @@ def cmd_check(args):
     files = ", ".join(str(shown(p)) for p in exercises.learner_files(lesson, directory))
     title, missing = _title(lesson)
     warnings = missing + warnings
-    print(f"Checking {lesson.id}'s exercise{f' ({title})' if title else ''}: {files}")
+    print((_("Checking {lesson}'s exercise ({title}): {files}") if title else
+           _("Checking {lesson}'s exercise: {files}")).format(lesson=lesson.id, title=title, files=files))
     for r in results:
         print(f"  {'ok  ' if r.passed else 'FAIL'}  {r.message}")
         if r.details:
             print("\n".join("        " + line for line in r.details.rstrip().splitlines()))
         if r.fix and not r.passed:
-            print(f"        fix: {r.fix}")
+            print("        " + _("fix: {fix}").format(fix=r.fix))
     failed = sum(not r.passed for r in results)
     if passed:
-        print(f"\nPassed: the exercise of {lesson.id} is done. What comes next: python3 -m runner next")
+        print("\n" + _("Passed: the exercise of {lesson} is done. What comes next: python3 -m runner next").format(
+            lesson=lesson.id))
     else:
-        print(f"\nNot yet: {failed} of {len(results)} checks failed. Stuck? python3 -m runner hint {lesson.id}")
+        print("\n" + _("Not yet: {failed} of {total} checks failed. Stuck? python3 -m runner hint {lesson}").format(
+            failed=failed, total=len(results), lesson=lesson.id))
     _warn(warnings)
     return 0 if passed else 1
 
@@ -107,12 +114,14 @@ def cmd_watch(args):
 def cmd_hint(args):
     lesson = lessons.find(args.lesson)
     if not lesson.hint:
-        raise UsageError(f"Lesson {lesson.number} has no hint.", fix=f"Read its README: python3 -m runner show {lesson.id}")
+        raise UsageError(_("Lesson {number} has no hint.").format(number=lesson.number),
+                         fix=_("Read its README: python3 -m runner show {lesson}").format(lesson=lesson.id))
     if exercises.has_exercise(lesson):
         print(f"{exercises.task(lesson)} ({shown(exercises.text(lesson))})\n")
-    print(f"Hint: {lesson.hint}")
+    print(_("Hint: {hint}").format(hint=lesson.hint))
     if not exercises.has_exercise(lesson):
-        print(f"\n(Lesson {lesson.number} has no checked exercise yet; its README ends with things to try.)")
+        print("\n" + _("(Lesson {number} has no checked exercise yet; its README ends with things to try.)").format(
+            number=lesson.number))
     return 0
 
 
@@ -120,32 +129,38 @@ def cmd_solution(args):
     lesson = exercises.require(args.lesson)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise UsageError("Showing the solution needs your confirmation, and there is no terminal to ask on.",
-                             fix=f"Run python3 -m runner solution {lesson.id} --yes")
-        answer = input(f"Show the reference solution of {lesson.id}'s exercise? Trying a little longer "
-                       "teaches more; python3 -m runner hint helps. [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Nothing shown.")
+            raise UsageError(_("Showing the solution needs your confirmation, and there is no terminal to ask on."),
+                             fix=_("Run python3 -m runner solution {lesson} --yes").format(lesson=lesson.id))
+        answer = input(_("Show the reference solution of {lesson}'s exercise? Trying a little longer teaches more; "
+                         "python3 -m runner hint helps. [y/N] ").format(lesson=lesson.id))
+        if answer.strip().lower() not in ("y", "yes", _("yes")):
+            print(_("Nothing shown."))
             return 0
     mine_dir = exercises.folder(lesson)
     for name, text in exercises.solution(lesson).items():
         mine = mine_dir / name
         base = mine if mine.is_file() else lesson.folder / name
-        whose = f"your {shown(mine)}" if mine.is_file() else f"the lesson's {name}"
+        mine_shown = shown(mine)
         diff = "\n".join(difflib.unified_diff(base.read_text().splitlines(), text.splitlines(),
-                                              f"{whose}", f"solution {name}", lineterm=""))
-        print(f"\nFrom {whose} to the solution:\n{diff}\n" if diff else f"\n{whose[0].upper() + whose[1:]} is the same as "
-              "the solution.\n")
+                                              f"your {mine_shown}" if mine.is_file() else f"the lesson's {name}",
+                                              f"solution {name}", lineterm=""))
+        if mine.is_file():
+            said = (_("From your {path} to the solution:") if diff else _("Your {path} is the same as the solution."))
+        else:
+            said = (_("From the lesson's {path} to the solution:") if diff else
+                    _("The lesson's {path} is the same as the solution."))
+        print("\n" + said.format(path=mine_shown if mine.is_file() else name) + (f"\n{diff}\n" if diff else "\n"))
     if args.write:
         for name in exercises.copied(lesson):
             if (mine_dir / name).is_file():
                 (mine_dir / name).replace(mine_dir / (name + ".previous"))
         exercises.solution(lesson, into=mine_dir)
-        print(f"The solution's files are now in {shown(mine_dir)}/ (yours are kept as *.previous).")
+        print(_("The solution's files are now in {folder}/ (yours are kept as *.previous).").format(
+            folder=shown(mine_dir)))
     else:
-        print(f"The solution is {shown(mine_dir / exercises.PATCH)}, a diff against the lesson's files; "
-              f"python3 -m runner solution {lesson.id} --write puts its files in {shown(mine_dir)}/ "
-              "(keeping yours as *.previous).")
+        print(_("The solution is {patch}, a diff against the lesson's files; python3 -m runner solution {lesson} "
+                "--write puts its files in {folder}/ (keeping yours as *.previous).").format(
+            patch=shown(mine_dir / exercises.PATCH), lesson=lesson.id, folder=shown(mine_dir)))
     _warn(progress.record(lesson.id, solution_seen=True))
     return 0
 
@@ -162,38 +177,44 @@ def cmd_progress(args):
         print(json.dumps({"state_file": str(progress.state_path()), "lessons": rows}, indent=2))
         return 0
     for row in rows:
-        exercise = {"passed": "exercise passed", "not yet": "exercise not passed yet", None: "no exercise yet"}
-        extra = " (solution seen)" if row["solution_seen"] else ""
+        exercise = {"passed": _("exercise passed"), "not yet": _("exercise not passed yet"),
+                    None: _("no exercise yet")}
+        extra = _(" (solution seen)") if row["solution_seen"] else ""
         mark = "[x]" if row["done"] else "[ ]"
-        print(f"{mark} {row['lesson']:<9} {row['title']:<46} {'ran' if row['ran'] else 'not run':<8} "
-              f"{exercise[row['exercise']]}{extra}")
+        print(f"{mark} {row['lesson']:<9} {render.pad(_(row['title']), 46)} "
+              f"{render.pad(_('ran') if row['ran'] else _('not run'), 8)} {exercise[row['exercise']]}{extra}")
     done = sum(row["done"] for row in rows)
-    print(f"\n{done} of {len(rows)} lessons done. Saved in {progress.state_path()} "
-          "(python3 -m runner reset forgets it).")
+    print("\n" + _("{done} of {total} lessons done. Saved in {path} (python3 -m runner reset forgets it).").format(
+        done=done, total=len(rows), path=progress.state_path()))
     return 0
 
 
 def cmd_next(args):
     row = progress.next_lesson(_rows())
     if row is None:
-        print("Every lesson is done. python3 -m runner progress shows them all.")
+        print(_("Every lesson is done. python3 -m runner progress shows them all."))
         return 0
     lesson = lessons.find(row["lesson"])
-    print(f"Next: {lesson.id}, {lesson.title}.")
+    print(_("Next: {lesson}, {title}.").format(lesson=lesson.id, title=lesson.title))
     if not row["ran"]:
-        print(f"  read it:  python3 -m runner show {lesson.id}   ({shown(lesson.text_path)})")
-        print(f"  run it:   sudo python3 -m runner {lesson.id}")
+        print(_("  read it:  python3 -m runner show {lesson}   ({path})").format(lesson=lesson.id,
+                                                                               path=shown(lesson.text_path)))
+        print(_("  run it:   sudo python3 -m runner {lesson}").format(lesson=lesson.id))
     if exercises.has_exercise(lesson):
-        print(f"  then the exercise: {exercises.task(lesson)} ({shown(exercises.text(lesson))})")
-        print(f"  start it: python3 -m runner exercise {lesson.id}   (copies the lesson's files for you to edit)")
-        print(f"  check it: sudo python3 -m runner check {lesson.id}   (or watch {lesson.id} to re-check on save)")
+        print(_("  then the exercise: {task} ({path})").format(task=exercises.task(lesson),
+                                                              path=shown(exercises.text(lesson))))
+        print(_("  start it: python3 -m runner exercise {lesson}   (copies the lesson's files for you to edit)").format(
+            lesson=lesson.id))
+        print(_("  check it: sudo python3 -m runner check {lesson}   (or watch {lesson} to re-check on save)").format(
+            lesson=lesson.id))
     return 0
 
 
 def cmd_reset(args):
     removed = progress.reset()
     path = progress.state_path()
-    print(f"Progress forgotten ({path} deleted)." if removed else f"There was no progress to forget ({path}).")
+    print((_("Progress forgotten ({path} deleted).") if removed else
+           _("There was no progress to forget ({path}).")).format(path=path))
     return 0
 
 

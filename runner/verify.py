@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import doctor, exercises, session, signals
 from .errors import LessonFailed, RunnerError, Terminated, UsageError
+from .language import _
 
 
 @dataclasses.dataclass
@@ -84,17 +85,18 @@ def exited(err, directory):
     frame = _learners_frame(err, directory)
     call = "sys.exit()" if err.code is None else f"sys.exit({err.code!r})"
     if frame is None:
-        when = "while the check ran"
-        fix = "Take the sys.exit() out of your files (raise an exception to stop on a problem), then check again."
+        when = _("while the check ran")
+        fix = _("Take the sys.exit() out of your files (raise an exception to stop on a problem), then check again.")
     elif frame.name == "<module>":
-        when = "as it was imported"
-        fix = "Keep what runs when the file is imported to definitions; main() runs only alone."
+        when = _("as it was imported")
+        fix = _("Keep what runs when the file is imported to definitions; main() runs only alone.")
     else:
-        when = f"in {frame.name}()"
-        fix = (f"The check calls your {frame.name}() and needs it to return: take the sys.exit() out (raise an "
-               "exception to stop on a problem), then check again.")
+        when = _("in {function}()").format(function=frame.name)
+        fix = _("The check calls your {function}() and needs it to return: take the sys.exit() out (raise an "
+                "exception to stop on a problem), then check again.").format(function=frame.name)
     place = f" ({frame.filename}:{frame.lineno})" if frame else ""
-    return LessonFailed(f"Your Python file called {call} {when}{place}.", fix=fix)
+    return LessonFailed(_("Your Python file called {call} {when}{place}.").format(call=call, when=when, place=place),
+                        fix=fix)
 
 
 def load_checker(lesson):
@@ -110,15 +112,16 @@ def _load_learners(engine, directory):
     try:
         engine.load()
     except SyntaxError as err:
-        raise LessonFailed(f"Your Python file {err.filename}:{err.lineno} has a syntax error: {err.msg}.",
-                           details=(err.text or "").rstrip(), fix="Fix that line, then check again.") from None
+        raise LessonFailed(_("Your Python file {file}:{line} has a syntax error: {error}.").format(
+            file=err.filename, line=err.lineno, error=err.msg),
+                           details=(err.text or "").rstrip(), fix=_("Fix that line, then check again.")) from None
     except (RunnerError, KeyboardInterrupt, Terminated):
         raise
     except SystemExit as err:  # at import, or in load() (which runs in a thread of its own: handed back as it was)
         raise exited(err, directory) from None
     except Exception as err:
-        raise LessonFailed(f"Your Python file failed as it was imported: {where(err, directory)}.",
-                           fix="Fix the line named, then check again.") from None
+        raise LessonFailed(_("Your Python file failed as it was imported: {error}.").format(error=where(err, directory)),
+                           fix=_("Fix the line named, then check again.")) from None
 
 
 def run(lesson, directory=None):
@@ -129,8 +132,10 @@ def run(lesson, directory=None):
     directory = Path(directory or exercises.folder(lesson)).resolve()
     absent = exercises.missing(lesson, directory)
     if absent:
-        raise UsageError(f"The exercise folder {directory} lacks {', '.join(absent)}.",
-                         fix=f"Make your copy of the lesson's files there: python3 -m runner exercise {lesson.id}")
+        raise UsageError(_("The exercise folder {folder} lacks {files}.").format(folder=directory,
+                                                                                 files=", ".join(absent)),
+                         fix=_("Make your copy of the lesson's files there: python3 -m runner exercise {lesson}")
+                         .format(lesson=lesson.id))
     doctor.require_basics()
     meta = lesson.exercise
     options = session.RunOptions(duration=meta.duration, workload_params=meta.workload, interval=meta.interval,
@@ -151,22 +156,23 @@ def run(lesson, directory=None):
             failed = exited(err, directory)
             return [Result(False, str(failed), fix=failed.fix)], engine.summary
         except Exception as err:
-            return [Result(False, f"Your program failed while it ran: {where(err, directory)}.",
-                           fix="Fix the line named, then check again.")], engine.summary
+            return [Result(False, _("Your program failed while it ran: {error}.").format(error=where(err, directory)),
+                           fix=_("Fix the line named, then check again."))], engine.summary
         finally:
             engine.close()
-    results = [Result(True, f"Your program compiled, passed the verifier and was attached ({engine.describe_probes()}).")]
+    results = [Result(True, _("Your program compiled, passed the verifier and was attached ({probes}).").format(
+        probes=engine.describe_probes()))]
     work = summary.get("workload")
     if not work or not work.get("ops"):
-        results.append(Result(False, "The workload did not report what it did, so there is nothing to judge.",
-                              fix="Check again; if it keeps failing, run python3 -m runner doctor."))
+        results.append(Result(False, _("The workload did not report what it did, so there is nothing to judge."),
+                              fix=_("Check again; if it keeps failing, run python3 -m runner doctor.")))
         return results, summary
     try:
         judged = list(load_checker(lesson).check(sink.events, summary))
     except Exception as err:
-        results.append(Result(False, f"The exercise's checker failed on your program's events ({type(err).__name__}: "
-                                     f"{err}).", fix="Your events may lack a field the lesson's record() gives; "
-                                                     "if your files follow the task, report this."))
+        results.append(Result(False, _("The exercise's checker failed on your program's events ({error}).").format(
+            error=f"{type(err).__name__}: {err}"), fix=_("Your events may lack a field the lesson's record() gives; "
+                                                         "if your files follow the task, report this.")))
         return results, summary
     results += [Result(bool(ok), sentence) for ok, sentence in judged]
     return results, summary

@@ -13,6 +13,7 @@ A new message lands in each .po untranslated: tests/unit/test_translations.py fa
 import argparse
 import io
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -61,7 +62,9 @@ def toml_messages(path):
 
 def template():
     """A Catalog of every message, each with where it is used."""
-    catalog = Catalog(domain=DOMAIN, project="bcc-lessons", charset="utf-8")
+    # a fixed creation date: a run that finds the same messages leaves the .po as it was
+    catalog = Catalog(domain=DOMAIN, project="bcc-lessons", version="1", charset="utf-8",
+                      creation_date=datetime(2026, 12, 4, tzinfo=timezone.utc))
     for path in sources():
         rel = path.relative_to(ROOT).as_posix()
         for line, message, comments, _context in extract_from_file("python", str(path), keywords=KEYWORDS,
@@ -106,12 +109,14 @@ def main(argv=None):
             continue
         catalog.update(pot, no_fuzzy_matching=True)
         catalog.obsolete.clear()
+        catalog.fuzzy = False  # the header: gettext reads its Plural-Forms only from a header that is not fuzzy
         out = io.BytesIO()
         write_po(out, catalog, width=120, sort_output=False)
         po_path.write_bytes(out.getvalue())
         catalog = read(po_path)
         mo_path.write_bytes(mo_bytes(catalog))
-        untranslated = sum(1 for m in catalog if m.id and not m.string)
+        untranslated = sum(1 for m in catalog if m.id and not all(m.string if isinstance(m.string, tuple) else
+                                                                  [m.string]))
         print(f"{po_path.relative_to(ROOT)}: {len(pot)} messages, {untranslated} untranslated; {mo_path.name} written")
     for line in stale:
         print(line)
