@@ -267,6 +267,7 @@ examples:
     sudo .venv/bin/python -m runner notebook             # prints http://127.0.0.1:PORT/lab?token=...
     sudo .venv/bin/python -m runner notebook --port 8888 # a fixed port, e.g. for an SSH tunnel:
     ssh -L 8888:127.0.0.1:8888 you@lab-machine          #   (on your laptop) then open the printed URL
+    sudo .venv/bin/python -m runner notebook --lang zh   # the Chinese notebooks (notebooks/zh/)
 """)
 
 
