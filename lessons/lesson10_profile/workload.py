@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from gettext import gettext as _
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("workload.c")
@@ -23,8 +24,8 @@ def build():
     """The compiled program (compiled once per version of workload.c), or an OSError saying why not."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
-        raise OSError("There is no C compiler (cc) on this machine to build lesson 10's workload; "
-                      "install one: sudo apt install gcc (Debian, Ubuntu), sudo dnf install gcc (Fedora).")
+        raise OSError(_("There is no C compiler (cc) on this machine to build lesson 10's workload; "
+                        "install one: sudo apt install gcc (Debian, Ubuntu), sudo dnf install gcc (Fedora)."))
     text = SOURCE.read_bytes()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bcc-lessons"
     # one folder per version of the source and flags; the program's name is its comm, in every sample
@@ -43,7 +44,11 @@ def run(seconds=2.0, kernel=0, linger=3.0):
     binary = build()
     child = subprocess.Popen([str(binary), str(seconds), str(kernel), str(linger)], stdout=subprocess.PIPE, text=True)
     rounds, cpu = child.stdout.readline().split()  # its work is done; it lingers, and ends by itself
-    return {"ops": int(rounds), "what": "rounds of hot(3 units) then warm(1 unit)%s in %s s of CPU time"
-            % (", then in_kernel(%d)" % kernel if kernel else "", cpu),
+    if kernel:
+        what = _("rounds of hot(3 units) then warm(1 unit), then in_kernel({kernel}) in {cpu} s of CPU time").format(
+            kernel=kernel, cpu=cpu)
+    else:
+        what = _("rounds of hot(3 units) then warm(1 unit) in {cpu} s of CPU time").format(cpu=cpu)
+    return {"ops": int(rounds), "what": what,
             "pids": [child.pid], "children_only": True, "sampled": True, "program": str(binary), "cpu_seconds": float(cpu),
             "share": {"hot": 0.75, "warm": 0.25}}

@@ -6,6 +6,7 @@ what the kernel printed with the report run() returns.
 """
 import os
 import time
+from gettext import gettext as _
 
 
 def run(count=5, interval=0.0):
@@ -16,4 +17,4 @@ def run(count=5, interval=0.0):
         if child == 0:
             os._exit(0)
         os.waitpid(child, 0)
-    return {"ops": count, "what": "clone() calls"}
+    return {"ops": count, "what": _("clone() calls")}

@@ -9,6 +9,7 @@ hear of the loss.
 import ctypes
 import os
 import time
+from gettext import gettext as _
 
 # clone()'s syscall number (os has no clone()).
 SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120, "s390x": 120}
@@ -49,4 +50,5 @@ def run(count=5, interval=0.2, burst=200):
         refused_clones(1)
     os.sched_setaffinity(0, cpus)
     return {"ops": count + burst + len(cpus), "burst": burst, "cpus": len(cpus),
-            "what": f"clone() calls ({count} forks, a burst of {burst} refused ones, then 1 on each of {len(cpus)} CPUs)"}
+            "what": _("clone() calls ({count} forks, a burst of {burst} refused ones, then 1 on each of {cpus} "
+                      "CPUs)").format(count=count, burst=burst, cpus=len(cpus))}

@@ -9,6 +9,7 @@ unique=1: the names are bcc-<pid> and bcc-<pid>-i instead, shared with no other 
 """
 import ctypes
 import os
+from gettext import gettext as _
 from pathlib import Path
 
 COMM = "bcc-workload"
@@ -37,12 +38,12 @@ def run(counts=(30, 20, 10), interval=0.02, unique=0):
         child = os.fork()
         if child == 0:
             Path("/proc/self/comm").write_text(comm)
-            for _ in range(n):
+            for _unused in range(n):
                 sleep(interval)
             os._exit(0)
         children.append({"pid": child, "comm": comm, "ops": n})
-    for _ in range(counts[0]):
+    for _unused in range(counts[0]):
         sleep(interval)
     for child in children:
         os.waitpid(child["pid"], 0)
-    return {"ops": counts[0], "what": "sleeps (clock_nanosleep() calls)", "children": children, "comm": name}
+    return {"ops": counts[0], "what": _("sleeps (clock_nanosleep() calls)"), "children": children, "comm": name}

@@ -7,13 +7,14 @@ in len(sizes) send() calls.
 import socket
 import threading
 import time
+from gettext import gettext as _
 
 
 def run(sizes=(100, 2000, 30000)):
     sizes = [int(s) for s in (sizes if isinstance(sizes, (list, tuple)) else [sizes])]
     server = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(server.getsockname())
-    peer, _ = server.accept()
+    peer, _address = server.accept()
     received = []
 
     def drain():
@@ -34,4 +35,4 @@ def run(sizes=(100, 2000, 30000)):
     port = client.getsockname()[1]
     for s in (client, peer, server):
         s.close()
-    return {"ops": len(sizes), "what": "TCP send() calls", "sizes": sent, "bytes": sum(sent), "sport": port}
+    return {"ops": len(sizes), "what": _("TCP send() calls"), "sizes": sent, "bytes": sum(sent), "sport": port}

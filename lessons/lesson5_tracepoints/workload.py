@@ -10,6 +10,7 @@ sched:sched_process_exec with the program's path.
 import socket
 import struct
 import subprocess
+from gettext import gettext as _
 
 
 def _closed_port(family, host):
@@ -61,7 +62,7 @@ def run(count=3, execs=("/bin/true",), ipv6=1, aborts=1):
     resets, aborted = [], []
     for family, host, name in families:
         holder, port = _closed_port(family, host)
-        for _ in range(int(count)):
+        for _unused in range(int(count)):
             s = socket.socket(family, socket.SOCK_STREAM)
             s.bind((host, 0))  # a known source port, so the reset can be matched to this connect
             sport = s.getsockname()[1]
@@ -71,7 +72,7 @@ def run(count=3, execs=("/bin/true",), ipv6=1, aborts=1):
                 resets.append({"family": name, "addr": host, "client_port": sport, "closed_port": port})
             s.close()
         holder.close()
-        for _ in range(int(aborts)):
+        for _unused in range(int(aborts)):
             client_port, server_port = _aborted_connection(family, host)
             aborted.append({"family": name, "addr": host, "client_port": client_port, "server_port": server_port})
     children = []
@@ -80,10 +81,11 @@ def run(count=3, execs=("/bin/true",), ipv6=1, aborts=1):
         child.wait()
         children.append({"filename": path, "pid": child.pid})
     return {"ops": len(resets) + len(aborted) + len(children),
-            "what": f"resets and execs: {len(resets)} refused connects and {len(aborted)} aborted connections "
-                    f"(a reset each), {len(children)} execs",
+            "what": _("resets and execs: {refused} refused connects and {aborted} aborted connections "
+                      "(a reset each), {execs} execs").format(refused=len(resets), aborted=len(aborted),
+                                                              execs=len(children)),
             "resets": resets, "aborts": aborted, "execs": children,
             # for the runner's summary: the execs' events carry the children's pids, and the exec tracepoint
             # also saw this process start (the runner started it after attaching)
             "pids": [c["pid"] for c in children],
-            "also": [{"count": 1, "why": "its own start, the exec of the Python that runs it"}]}
+            "also": [{"count": 1, "why": _("its own start, the exec of the Python that runs it")}]}

@@ -10,6 +10,7 @@ import ctypes
 import os
 import re
 import time
+from gettext import gettext as _
 from pathlib import Path
 
 from bcc import BPF
@@ -38,7 +39,7 @@ def mapping(address, maps):
             rows.append((start, end, int(fields[2], 16), fields[5]))
     path = next((p for start, end, _, p in rows if start <= address < end), None)
     if path is None:
-        raise LookupError("address %#x is not in a file mapped by this process" % address)
+        raise LookupError(_("address {address:#x} is not in a file mapped by this process").format(address=address))
     base = min(start - offset for start, _, offset, p in rows if p == path)
     return path, address - base
 
@@ -83,14 +84,15 @@ def load(pid=None, binary=None, function=FUNCTION):
     the file of this Python that holds it: python3 itself, or libpython).
     """
     if pid is not None and not os.path.exists("/proc/%d" % pid):
-        raise ProcessLookupError("No process with pid %d is running." % pid)
+        raise ProcessLookupError(_("No process with pid {pid} is running.").format(pid=pid))
     if binary is None:
-        binary, _ = implementation(getattr(ctypes.pythonapi, FUNCTION))
+        binary, _address = implementation(getattr(ctypes.pythonapi, FUNCTION))
     if not os.path.isfile(binary):
-        raise FileNotFoundError("There is no file %s to probe." % binary)
+        raise FileNotFoundError(_("There is no file {binary} to probe.").format(binary=binary))
     symbols = BPF.get_user_functions_and_addresses(binary, "^%s$" % re.escape(function))
     if not symbols:
-        raise LookupError("%s has no function named %s in its symbol table." % (binary, function))
+        raise LookupError(_("{binary} has no function named {function} in its symbol table.").format(
+            binary=binary, function=function))
 
     # strlen as libc declares it, and the code that calls to it really run.
     libc, code = implementation(ctypes.CDLL(None).strlen)

@@ -13,6 +13,7 @@ import ctypes
 import re
 import subprocess
 import sys
+from gettext import gettext as _
 from pathlib import Path
 
 MARK = re.search(r'#define MARK "([^"]*)"', Path(__file__).with_name("uprobes.c").read_text()).group(1)
@@ -40,21 +41,27 @@ def run(count=100, function_calls=3, wait=0, programs=0, program="/bin/bash"):
     strings = [s.encode() for s in STRINGS]
     for i in range(count):
         libc_strlen(strings[i % len(strings)])
-    for _ in range(function_calls):
+    for _unused in range(function_calls):
         ctypes.pythonapi.Py_GetVersion()
     pids = []
-    for _ in range(programs):
+    for _unused in range(programs):
         child = subprocess.Popen([program], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         child.wait()
         pids.append(child.pid)
     per_string = {s: count // len(strings) + (i < count % len(strings)) for i, s in enumerate(STRINGS)}
-    starts = f", and {programs} program starts of {program} ({programs} calls of its main)" if programs else ""
+    if programs:
+        what = _("calls: {count} of strlen() on marked strings, {function_calls} of Py_GetVersion(), and {programs} "
+                 "program starts of {program} ({programs} calls of its main)").format(
+                     count=count, function_calls=function_calls, programs=programs, program=program)
+    else:
+        what = _("calls: {count} of strlen() on marked strings, {function_calls} of Py_GetVersion()").format(
+            count=count, function_calls=function_calls)
     return {"ops": count + function_calls + programs,
-            "what": f"calls: {count} of strlen() on marked strings, {function_calls} of Py_GetVersion(){starts}",
+            "what": what,
             "strlen_calls": count, "strings": per_string, "function": "Py_GetVersion", "function_calls": function_calls,
             # for the runner's summary: Python 3.9 to 3.12 call Py_GetVersion() once at start-up, to build
             # sys.version, in this same process (the runner attached before it started it)
-            "also": [{"count": 1, "why": "Python's own Py_GetVersion() call at start-up, to build sys.version"}]
+            "also": [{"count": 1, "why": _("Python's own Py_GetVersion() call at start-up, to build sys.version")}]
             if sys.version_info < (3, 13) else [],
             # the started programs: their pids, which the runner counts as the workload's too
             **({"program": program, "programs": programs, "pids": pids} if programs else {})}

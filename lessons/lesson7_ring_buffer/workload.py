@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+from gettext import gettext as _
 
 NAMES = ("bcc-opener", "bcc-noisy")
 PR_SET_NAME = 15
@@ -52,8 +53,9 @@ def run(count=1000):
         shutil.rmtree(folder, ignore_errors=True)
     ns = sum(took.values()) / (count * len(NAMES)) if count else 0
     return {"ops": count * len(NAMES), "count": count,
-            "what": f"openat() calls ({count} by each of {' and '.join(NAMES)}, at the same time; "
-                    f"{ns:,.0f} ns per call, as they timed it)",
+            "what": _("openat() calls ({count} by each of {first} and {second}, at the same time; "
+                      "{ns:,.0f} ns per call, as they timed it)").format(count=count, first=NAMES[0], second=NAMES[1],
+                                                                         ns=ns),
             "pids": [pid for _, pid, _, _ in children], "children_only": True,  # this process only started them
             "children": {name: {"pid": pid, "path": path, "calls": count} for name, pid, path, _ in children},
             "ns_per_call": round(ns, 1), "flags": FLAGS | os.O_CLOEXEC}

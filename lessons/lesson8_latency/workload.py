@@ -17,6 +17,7 @@ import mmap
 import os
 import random
 import time
+from gettext import gettext as _
 
 SLEEPS_MS = {"short": 2.1, "medium": 17.0, "long": 70.0}
 CLOCK_MONOTONIC = 1
@@ -63,7 +64,7 @@ def disk_folder():
         sys_dev = "/sys/dev/block/%d:%d" % (os.major(dev), os.minor(dev))
         if os.path.exists(sys_dev):
             return folder, os.path.basename(os.path.realpath(sys_dev))
-    return None, "no folder of /var/tmp, /tmp or the current one is on a block device (tmpfs or overlay?)"
+    return None, _("no folder of /var/tmp, /tmp or the current one is on a block device (tmpfs or overlay?)")
 
 
 def reader(count):
@@ -119,11 +120,19 @@ def run(short=25, medium=20, long=5, reads=100):
     os.waitpid(pid, 0)
     device, took = json.loads(os.read(out, 4096).decode() or '[null, 0.0]')
     ops = sum(sum(c["sleeps"].values()) for c in children)
-    disk = (f"{reads} direct reads of {BLOCK} bytes from {device} (bcc-reader, {took * 1000:.0f} ms in all)"
-            if took else f"no direct reads: {device}")
+    if took:
+        # TRANSLATORS: {device} is a disk's name, e.g. sda
+        what = _("sleeps of known length: {short} of 2.1 ms (two bcc-short), {medium} of 17 ms and {long} of 70 ms "
+                 "(bcc-long); and {reads} direct reads of {block} bytes from {device} (bcc-reader, {ms:.0f} ms in "
+                 "all)").format(short=2 * short, medium=medium, long=long, reads=reads, block=BLOCK, device=device,
+                                ms=took * 1000)
+    else:
+        # TRANSLATORS: {reason} says why there were none, or names the disk that was not read (e.g. sda)
+        what = _("sleeps of known length: {short} of 2.1 ms (two bcc-short), {medium} of 17 ms and {long} of 70 ms "
+                 "(bcc-long); and no direct reads: {reason}").format(short=2 * short, medium=medium, long=long,
+                                                                     reason=device)
     return {"ops": ops, "children_only": True, "pids": [c["pid"] for c in children] + [pid],
-            "what": f"sleeps of known length: {2 * short} of 2.1 ms (two bcc-short), {medium} of 17 ms and {long} "
-                    f"of 70 ms (bcc-long); and {disk}",
+            "what": what,
             "children": children, "reader": {"pid": pid, "reads": reads if took else 0, "device": device,
                                              "seconds": round(took, 4)},
             "seconds": round(time.monotonic() - started, 4)}

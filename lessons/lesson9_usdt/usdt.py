@@ -8,6 +8,7 @@
 import re
 import sys
 import time
+from gettext import gettext as _
 from pathlib import Path
 
 from bcc import BPF, USDT
@@ -33,10 +34,10 @@ def load(pid):
     """
     found = probes(pid)
     if "audit" not in found:
-        raise LookupError("Process %d has no Python audit probe: it is not Python 3.8 or later, or its "
-                          "interpreter was built without --with-dtrace." % pid,
-                          "Give the pid of a Python program (pgrep -a python3 lists them); tplist -p PID "
-                          "(tplist-bpfcc on Debian and Ubuntu) lists the probes a process has.")
+        raise LookupError(_("Process {pid} has no Python audit probe: it is not Python 3.8 or later, or its "
+                            "interpreter was built without --with-dtrace.").format(pid=pid),
+                          _("Give the pid of a Python program (pgrep -a python3 lists them); tplist -p PID "
+                            "(tplist-bpfcc on Debian and Ubuntu) lists the probes a process has."))
     u = USDT(pid=pid)
     u.enable_probe(probe="audit", fn_name="on_audit")
     # BCC names the file through the process's root (/proc/PID/root/...), which

@@ -6,6 +6,7 @@ whose function__entry probe fires (3.6 to 3.10), the calls are counted there too
 The runner starts this held at its start, attaches to its pid, then lets it run.
 """
 import sys
+from gettext import gettext as _
 
 
 def brew_coffee(number):
@@ -29,7 +30,7 @@ def run(count=10):
         for number in range(1, n + 1):
             function(number)
     return {"ops": sum(calls.values()),
-            "what": "calls of Python functions, each firing an audit event of its name: " + ", ".join(
-                "%d of %s()" % (n, name) for name, n in calls.items()),
+            "what": _("calls of Python functions, each firing an audit event of its name: {calls}").format(
+                calls=", ".join(_("{n} of {name}()").format(n=n, name=name) for name, n in calls.items())),
             "calls": calls, "argument_sums": {name: n * (n + 1) // 2 for name, n in calls.items()},
             "python": sys.version.split()[0]}

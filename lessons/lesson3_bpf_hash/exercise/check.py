@@ -11,6 +11,7 @@ the check judges the workload's names exactly and the others only for order and 
 """
 
 from collections import defaultdict
+from gettext import gettext as _, ngettext
 
 TOP = 5
 
@@ -28,8 +29,9 @@ def check(events, summary):
     want = expected(summary["workload"])
     names = ", ".join(f"{comm} {n}" for comm, n in want.items())
     if not events:
-        return [(False, f"Your program returned no rows, though the workload slept ({names}): keep both "
-                        "TRACEPOINT_PROBEs counting into the maps and snapshot() returning their rows.")]
+        return [(False, _("Your program returned no rows, though the workload slept ({names}): keep both "
+                          "TRACEPOINT_PROBEs counting into the maps and snapshot() returning their rows.").format(
+                              names=names))]
     reads = defaultdict(list)
     for row in events:
         reads[row.get("interval", 1)].append(row)
@@ -40,27 +42,30 @@ def check(events, summary):
     twice = sorted({r["comm"] for rows in reads.values() for r in rows
                     if sum(o["comm"] == r["comm"] for o in rows) > 1})
     if with_pid:
-        results.append((False, f"Your rows are still per process: {len(with_pid)} of them carry a pid (e.g. "
-                               f"{with_pid[0]['comm']}, pid {with_pid[0]['pid']}). Make struct key_t hold only "
-                               "char comm[16], and build rows of comm, count and slept_ms in snapshot()."))
+        results.append((False, _("Your rows are still per process: {rows} of them carry a pid (e.g. "
+                                 "{comm}, pid {pid}). Make struct key_t hold only "
+                                 "char comm[16], and build rows of comm, count and slept_ms in snapshot().").format(
+                                     rows=len(with_pid), comm=with_pid[0]["comm"], pid=with_pid[0]["pid"])))
     elif twice:
-        results.append((False, f"{', '.join(twice[:3])} appear in more than one row of the same read: the map's key "
-                               "still tells processes apart. Key the maps by the command name only."))
+        results.append((False, _("{names} appear in more than one row of the same read: the map's key "
+                                 "still tells processes apart. Key the maps by the command name only.").format(
+                                     names=", ".join(twice[:3]))))
     else:
-        results.append((True, "Each row is one command name, without a pid."))
+        results.append((True, _("Each row is one command name, without a pid.")))
 
     # The top 5: at most 5 rows a read, most sleeps first.
     longest = max(len(rows) for rows in reads.values())
     unsorted = [i for i, rows in reads.items() if [r["count"] for r in rows] != sorted(
         (r["count"] for r in rows), reverse=True)]
     if longest > TOP:
-        results.append((False, f"A read returned {longest} rows: return only the top {TOP}, e.g. "
-                               f"sorted(rows, key=lambda r: -r[\"count\"])[:{TOP}] in snapshot()."))
+        results.append((False, _("A read returned {rows} rows: return only the top {top}, e.g. "
+                                 "sorted(rows, key=lambda r: -r[\"count\"])[:{top}] in snapshot().").format(
+                                     rows=longest, top=TOP)))
     elif unsorted:
-        results.append((False, "The rows are not sorted, most sleeps first: a hash map has no order, so sort them "
-                               "by count, largest first, before keeping the top 5."))
+        results.append((False, _("The rows are not sorted, most sleeps first: a hash map has no order, so sort them "
+                                 "by count, largest first, before keeping the top 5.")))
     else:
-        results.append((True, f"Each read returned at most {TOP} rows, most sleeps first."))
+        results.append((True, _("Each read returned at most {top} rows, most sleeps first.").format(top=TOP)))
 
     # The workload's names carry its exact counts; one missing is fine only if it did not make the top 5.
     got = defaultdict(int)
@@ -71,20 +76,30 @@ def check(events, summary):
     for comm, n in want.items():
         if comm not in got:
             if len(shown) < TOP * len(reads) or n > min(shown):
-                absent.append(f"{comm} ({n} sleeps)")
+                absent.append(_("{comm} ({n} sleeps)").format(comm=comm, n=n))
             else:
                 left_out.append(f"{comm} ({n})")
         elif got[comm] != n:
-            wrong.append(f"{comm} has {got[comm]} instead of {n}")
+            wrong.append(_("{comm} has {got} instead of {n}").format(comm=comm, got=got[comm], n=n))
     if absent:
-        results.append((False, f"The workload's {', '.join(absent)} should be among the top {TOP} rows but "
-                               f"{'is' if len(absent) == 1 else 'are'} missing: count every clock_nanosleep() exit "
-                               "under the caller's command name."))
+        results.append((False, ngettext(
+            "The workload's {names} should be among the top {top} rows but is missing: count every "
+            "clock_nanosleep() exit under the caller's command name.",
+            "The workload's {names} should be among the top {top} rows but are missing: count every "
+            "clock_nanosleep() exit under the caller's command name.", len(absent)).format(
+                names=", ".join(absent), top=TOP)))
     elif wrong:
-        results.append((False, f"The workload's counts per command name are off: {'; '.join(wrong)}. Add one to "
-                               "calls at each clock_nanosleep() exit, under the name bpf_get_current_comm() gives."))
+        results.append((False, _("The workload's counts per command name are off: {wrong}. Add one to "
+                                 "calls at each clock_nanosleep() exit, under the name bpf_get_current_comm() "
+                                 "gives.").format(wrong="; ".join(wrong))))
     else:
         exact = ", ".join(f"{comm} {n}" for comm, n in want.items() if comm in got)
-        rest = f"; {', '.join(left_out)} rightly did not make the top {TOP}" if left_out else ""
-        results.append((True, f"The workload's command names in the table have their exact counts ({exact}){rest}."))
+        if left_out:
+            message = _("The workload's command names in the table have their exact counts ({exact}); {left_out} "
+                        "rightly did not make the top {top}.").format(
+                            exact=exact, left_out=", ".join(left_out), top=TOP)
+        else:
+            message = _("The workload's command names in the table have their exact counts ({exact}).").format(
+                exact=exact)
+        results.append((True, message))
     return results

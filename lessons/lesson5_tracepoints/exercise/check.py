@@ -11,6 +11,7 @@ says that it judges no reason.
 """
 
 import re
+from gettext import gettext as _, ngettext
 
 from lessons import formats
 
@@ -47,46 +48,58 @@ def check(events, summary):
     seen = {(e.get("family"), e.get("saddr"), e.get("sport"), e.get("dport")) for e in events
             if e.get("event") == "reset"} & expected
     if not seen:
-        return [(False, f"The workload made the kernel send {len(expected)} reset{'s' * (len(expected) != 1)}, but "
-                        "your program reported none of them: keep on_tcp_send_reset() submitting its event as the "
-                        "lesson does, with the addresses and ports.")]
+        return [(False, ngettext(
+            "The workload made the kernel send {count} reset, but your program reported none of them: keep "
+            "on_tcp_send_reset() submitting its event as the lesson does, with the addresses and ports.",
+            "The workload made the kernel send {count} resets, but your program reported none of them: keep "
+            "on_tcp_send_reset() submitting its event as the lesson does, with the addresses and ports.",
+            len(expected)).format(count=len(expected)))]
     if seen != expected:
-        return [(False, f"Your program reported {len(seen)} of the {len(expected)} resets the kernel sent for the "
-                        "workload: keep on_tcp_send_reset() submitting one event per reset, and check again (a busy "
-                        "machine can lose events: the summary says if any were lost).")]
-    results = [(True, f"Your program reported each of the {len(expected)} resets the kernel sent for the workload's "
-                      "refused connects and aborted connections." if has_reason else
-                      f"Your program reported each of the {len(expected)} resets the workload's aborted connections "
-                      "sent.")]
+        return [(False, _("Your program reported {seen} of the {count} resets the kernel sent for the "
+                          "workload: keep on_tcp_send_reset() submitting one event per reset, and check again (a busy "
+                          "machine can lose events: the summary says if any were lost).").format(
+                              seen=len(seen), count=len(expected)))]
+    results = [(True, _("Your program reported each of the {count} resets the kernel sent for the workload's "
+                        "refused connects and aborted connections.").format(count=len(expected)) if has_reason else
+                      _("Your program reported each of the {count} resets the workload's aborted connections "
+                        "sent.").format(count=len(expected)))]
     if not has_reason:
-        results.append((True, "This kernel's tcp:tcp_send_reset has no reason field (it arrived in Linux 6.10), so "
-                              "there is no reason to print here and none was judged; your #ifdef "
-                              "TCP_SEND_RESET_HAS_REASON keeps the program compiling on it."))
+        results.append((True, _("This kernel's tcp:tcp_send_reset has no reason field (it arrived in Linux 6.10), so "
+                                "there is no reason to print here and none was judged; your #ifdef "
+                                "TCP_SEND_RESET_HAS_REASON keeps the program compiling on it.")))
         return results
     mine = [e for e in events if e.get("event") == "reset"
             and (e.get("family"), e.get("saddr"), e.get("sport"), e.get("dport")) in refused]
     names = reason_names(fmt)
     number = next((value for value, name in names.items() if name == EXPECTED), None)
     if "reason" not in mine[0]:
-        results.append((False, "The reset events carry no \"reason\" field: add u32 reason to struct event_t, set it "
-                               "from args->reason in on_tcp_send_reset() (inside #ifdef TCP_SEND_RESET_HAS_REASON), "
-                               "and return it from record() in tracepoints.py as \"reason\": event.reason."))
+        results.append((False, _("The reset events carry no \"reason\" field: add u32 reason to struct event_t, set it "
+                                 "from args->reason in on_tcp_send_reset() (inside #ifdef TCP_SEND_RESET_HAS_REASON), "
+                                 "and return it from record() in tracepoints.py as \"reason\": event.reason.")))
         return results
     got = [e["reason"] for e in mine]
     if number is None:
-        results.append((True, f"Your resets carry reasons {sorted(set(map(str, got)))}, but this kernel's format "
-                              f"file names no {EXPECTED} value, so whether they are the kernel's could not be judged "
-                              "here."))
+        # TRANSLATORS: {reason} is the name of a reset reason, NO_SOCKET
+        results.append((True, _("Your resets carry reasons {reasons}, but this kernel's format "
+                                "file names no {reason} value, so whether they are the kernel's could not be judged "
+                                "here.").format(reasons=sorted(set(map(str, got))), reason=EXPECTED)))
         return results
     wrong = [value for value in got if not matches(value, number, EXPECTED)]
     if not wrong:
-        results.append((True, f"Each of the workload's resets printed reason {got[0]}, this kernel's "
-                              f"SK_RST_REASON_{EXPECTED} ({number}): no socket listens on the port the workload "
-                              "connected to."))
+        # TRANSLATORS: SK_RST_REASON_{reason} is the name of a reset reason in the kernel, SK_RST_REASON_NO_SOCKET
+        results.append((True, _("Each of the workload's resets printed reason {value}, this kernel's "
+                                "SK_RST_REASON_{reason} ({number}): no socket listens on the port the workload "
+                                "connected to.").format(value=got[0], reason=EXPECTED, number=number)))
         return results
     shown = ", ".join(f"{v} ({names[v]})" if names.get(v) else str(v) for v in sorted(set(wrong), key=str))
-    why = (" 0 is what the field holds when nothing sets it: copy args->reason into e.reason in on_tcp_send_reset()."
-           if set(wrong) == {0} else " Read it from args->reason, a __u32 in the struct generated from the format file.")
-    results.append((False, f"{len(wrong)} of the workload's {len(mine)} resets printed reason {shown}, but the "
-                           f"kernel sent them for SK_RST_REASON_{EXPECTED}, which is {number} on this kernel.{why}"))
+    if set(wrong) == {0}:
+        message = _("{wrong} of the workload's {count} resets printed reason {shown}, but the kernel sent them for "
+                    "SK_RST_REASON_{reason}, which is {number} on this kernel. 0 is what the field holds when nothing "
+                    "sets it: copy args->reason into e.reason in on_tcp_send_reset().")
+    else:
+        message = _("{wrong} of the workload's {count} resets printed reason {shown}, but the kernel sent them for "
+                    "SK_RST_REASON_{reason}, which is {number} on this kernel. Read it from args->reason, a __u32 in "
+                    "the struct generated from the format file.")
+    results.append((False, message.format(wrong=len(wrong), count=len(mine), shown=shown, reason=EXPECTED,
+                                          number=number)))
     return results

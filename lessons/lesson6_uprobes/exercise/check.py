@@ -8,6 +8,7 @@ reads and deletes, so the counts of all intervals add up.
 """
 
 from collections import Counter
+from gettext import gettext as _
 
 
 def bucket(length):
@@ -19,7 +20,9 @@ def lengths(low_slot):
 
 
 def shown(histogram):
-    return ", ".join(f"{n} in bucket {k} ({lengths(k)})" for k, n in sorted(histogram.items())) or "nothing"
+    # TRANSLATORS: a bucket of strlen()'s histogram, e.g. "25 in bucket 5 (16-31)": 25 calls returned 16 to 31
+    return ", ".join(_("{n} in bucket {slot} ({lengths})").format(n=n, slot=k, lengths=lengths(k))
+                     for k, n in sorted(histogram.items())) or _("nothing")
 
 
 def check(events, summary):
@@ -31,30 +34,34 @@ def check(events, summary):
     expected = +expected
     rows = [e for e in events if "slot" in e]
     if not rows:
-        return [(False, f"Your snapshot() returned no rows of the lengths histogram, so its counts for the workload "
-                        f"(pid {pid}) cannot be seen: key lengths by pid and slot in uprobes.c, then, in "
-                        "snapshot() in uprobes.py, add one row per key with \"pid\", \"slot\" and \"count\".")]
+        return [(False, _("Your snapshot() returned no rows of the lengths histogram, so its counts for the workload "
+                          "(pid {pid}) cannot be seen: key lengths by pid and slot in uprobes.c, then, in "
+                          "snapshot() in uprobes.py, add one row per key with \"pid\", \"slot\" and \"count\".").format(
+                              pid=pid))]
     by_pid = {}
     for row in rows:
         by_pid.setdefault(row.get("pid"), Counter())[int(row["slot"])] += int(row["count"])
     if set(by_pid) <= {None, 0}:
-        return [(False, "The histogram's rows carry no pid, so it is one histogram shared by every process: put "
-                        "bpf_get_current_pid_tgid() >> 32 in its key next to the slot, and return it as \"pid\".")]
+        return [(False, _("The histogram's rows carry no pid, so it is one histogram shared by every process: put "
+                          "bpf_get_current_pid_tgid() >> 32 in its key next to the slot, and return it as \"pid\"."))]
     mine = +by_pid.get(pid, Counter())
     if not mine:
         others = ", ".join(str(p) for p in sorted(by_pid, key=str))
-        return [(False, f"The histogram has rows for pids {others} but none for the workload's pid {pid}, which "
-                        f"called strlen() {calls} times: the pid in the key should be the calling process's, "
-                        "bpf_get_current_pid_tgid() >> 32 (the upper half), in strlen_return().")]
+        return [(False, _("The histogram has rows for pids {others} but none for the workload's pid {pid}, which "
+                          "called strlen() {calls} times: the pid in the key should be the calling process's, "
+                          "bpf_get_current_pid_tgid() >> 32 (the upper half), in strlen_return().").format(
+                              others=others, pid=pid, calls=calls))]
     if mine == expected:
-        return [(True, f"The histogram for the workload's pid {pid} holds exactly its {calls} strlen() calls: "
-                       f"{shown(mine)}, as the lengths of its strings say.")]
+        return [(True, _("The histogram for the workload's pid {pid} holds exactly its {calls} strlen() calls: "
+                         "{shown}, as the lengths of its strings say.").format(
+                             pid=pid, calls=calls, shown=shown(mine)))]
     total = sum(mine.values())
     if total != calls:
-        why = (f"it counts {total} calls, not {calls}: count once per return, in strlen_return(), and read every "
-               "row of the map in snapshot()")
+        message = _("The histogram for the workload's pid {pid} shows {shown}, but its strlen() calls returned "
+                    "lengths that give {expected}: it counts {total} calls, not {calls}: count once per return, in "
+                    "strlen_return(), and read every row of the map in snapshot().")
     else:
-        why = ("the calls are in the wrong buckets: the slot should be bpf_log2l(PT_REGS_RC(ctx)), the length "
-               "strlen() returned")
-    return [(False, f"The histogram for the workload's pid {pid} shows {shown(mine)}, but its strlen() calls "
-                    f"returned lengths that give {shown(expected)}: {why}.")]
+        message = _("The histogram for the workload's pid {pid} shows {shown}, but its strlen() calls returned "
+                    "lengths that give {expected}: the calls are in the wrong buckets: the slot should be "
+                    "bpf_log2l(PT_REGS_RC(ctx)), the length strlen() returned.")
+    return [(False, message.format(pid=pid, shown=shown(mine), expected=shown(expected), total=total, calls=calls))]

@@ -10,6 +10,7 @@ late (in a VM whose host is busy, a few in a hundred are), and the child's clock
 """
 
 from collections import Counter
+from gettext import gettext as _
 
 
 def bucket(us):
@@ -17,11 +18,13 @@ def bucket(us):
 
 
 def span(slot):
-    return f"{(1 << slot) >> 1}-{(1 << slot) - 1} us"
+    # TRANSLATORS: a bucket of the histogram, a range of microseconds, e.g. "2048-4095 us"
+    return _("{low}-{high} us").format(low=(1 << slot) >> 1, high=(1 << slot) - 1)
 
 
 def shown(counts):
-    return ", ".join(f"{n} in {span(k)}" for k, n in sorted(counts.items())) or "nothing"
+    # TRANSLATORS: sleeps in a bucket of the histogram, e.g. "25 in 2048-4095 us"
+    return ", ".join(_("{n} in {span}").format(n=n, span=span(k)) for k, n in sorted(counts.items())) or _("nothing")
 
 
 def expected(work):
@@ -58,19 +61,21 @@ def check(events, summary):
     want, near = expected(work)
     rows = [e for e in events if "slot" in e and e.get("latency", "clock_nanosleep") == "clock_nanosleep"]
     if not rows:
-        return [(False, "snapshot() returned no rows of the sleeps' histogram: return one row per key of "
-                        "b[\"sleeps\"] with \"comm\", \"slot\" and \"count\".")]
+        return [(False, _("snapshot() returned no rows of the sleeps' histogram: return one row per key of "
+                          "b[\"sleeps\"] with \"comm\", \"slot\" and \"count\"."))]
     if not all("comm" in r for r in rows):
-        return [(False, "The sleeps' rows have no \"comm\": key the histogram by command name (struct comm_key_t "
-                        "{ char comm[16]; u64 slot; }) and return \"comm\": key.comm.decode() in each row.")]
+        # TRANSLATORS: the braces are C code, a struct's body: keep them as they are
+        return [(False, _("The sleeps' rows have no \"comm\": key the histogram by command name (struct comm_key_t "
+                          "{ char comm[16]; u64 slot; }) and return \"comm\": key.comm.decode() in each row."))]
     names = sorted(want)
     per_read = Counter((r.get("interval"), r["comm"], int(r["slot"])) for r in rows if r["comm"] in want)
     twice = sorted({comm for (_, comm, _), n in per_read.items() if n > 1})
     if twice:
-        return [(False, f"One read of the map has several rows for the same name and bucket ({', '.join(twice)}): "
-                        "the histogram is still keyed by pid, so each bcc-short process has its own. Make the "
-                        "command name the key's section instead of the pid: struct comm_key_t { char comm[16]; "
-                        "u64 slot; }, filled with bpf_get_current_comm().")]
+        # TRANSLATORS: {{ and }} are the braces of C code, a struct's body, shown as { and }: keep them doubled
+        return [(False, _("One read of the map has several rows for the same name and bucket ({names}): "
+                          "the histogram is still keyed by pid, so each bcc-short process has its own. Make the "
+                          "command name the key's section instead of the pid: struct comm_key_t {{ char comm[16]; "
+                          "u64 slot; }}, filled with bpf_get_current_comm().").format(names=", ".join(twice)))]
     got = {}
     for r in rows:
         got.setdefault(r["comm"], Counter())[int(r["slot"])] += int(r["count"])
@@ -78,15 +83,21 @@ def check(events, summary):
     for comm in names:
         mine = +got.get(comm, Counter())
         if same(mine, want[comm], near[comm]):
-            late = "" if want[comm] == asked(work, comm) else (
-                f" (they asked for {shown(asked(work, comm))}: the rest woke late, as their own clocks saw too)")
-            results.append((True, f"{comm}: {shown(mine)}, exactly its processes' sleeps{late}."))
+            if want[comm] == asked(work, comm):
+                message = _("{comm}: {shown}, exactly its processes' sleeps.").format(comm=comm, shown=shown(mine))
+            else:
+                message = _("{comm}: {shown}, exactly its processes' sleeps (they asked for {asked}: the rest woke "
+                            "late, as their own clocks saw too).").format(
+                                comm=comm, shown=shown(mine), asked=shown(asked(work, comm)))
+            results.append((True, message))
             continue
         total, count = sum(mine.values()), sum(want[comm].values())
         if total == count:
-            why = "the right number of sleeps in the wrong buckets: the slot is bpf_log2l() of the sleep in microseconds"
+            message = _("{comm}'s sleeps took {want} on their own clocks, but the histogram shows {shown}: the right "
+                        "number of sleeps in the wrong buckets: the slot is bpf_log2l() of the sleep in microseconds.")
         else:
-            why = f"{total} sleeps, not {count}: count each sleep once, at its exit, and read every row of the map"
-        results.append((False, f"{comm}'s sleeps took {shown(want[comm])} on their own clocks, but the histogram "
-                               f"shows {shown(mine)}: {why}."))
+            message = _("{comm}'s sleeps took {want} on their own clocks, but the histogram shows {shown}: {total} "
+                        "sleeps, not {count}: count each sleep once, at its exit, and read every row of the map.")
+        results.append((False, message.format(comm=comm, want=shown(want[comm]), shown=shown(mine), total=total,
+                                              count=count)))
     return results

@@ -8,6 +8,7 @@ snapshot() and the summary; each snapshot reads and deletes, so the rows of all 
 """
 
 from collections import Counter
+from gettext import gettext as _
 
 
 def check(events, summary):
@@ -15,12 +16,12 @@ def check(events, summary):
     pid, calls, sums = work["pid"], work["calls"], work["argument_sums"]
     rows = [e for e in events if e.get("pid") == pid and e.get("probe") == "audit" and e.get("name") in calls]
     if not rows:
-        return [(False, f"No audit rows for the workload's pid {pid}: keep the lesson's counts of the audit probe "
-                        "(on_audit() and its rows in snapshot()) while you add the sums.")]
+        return [(False, _("No audit rows for the workload's pid {pid}: keep the lesson's counts of the audit probe "
+                          "(on_audit() and its rows in snapshot()) while you add the sums.").format(pid=pid))]
     if not any("sum" in e for e in rows):
-        return [(False, "The rows have no \"sum\": in usdt.c, read the audit event's second argument (the tuple), "
-                        "follow it to its first item's value and add it to a map of sums per key; in snapshot(), "
-                        "put each key's sum in its row as \"sum\".")]
+        return [(False, _("The rows have no \"sum\": in usdt.c, read the audit event's second argument (the tuple), "
+                          "follow it to its first item's value and add it to a map of sums per key; in snapshot(), "
+                          "put each key's sum in its row as \"sum\"."))]
     count, total = Counter(), Counter()
     for e in rows:
         count[e["name"]] += int(e["count"])
@@ -28,14 +29,18 @@ def check(events, summary):
     results = []
     for name, n in calls.items():
         if count[name] != n:
-            results.append((False, f"{name}: {count[name]} audit events counted, not its {n} calls: keep the count "
-                                   "of each event as the lesson had it."))
+            results.append((False, _("{name}: {counted} audit events counted, not its {n} calls: keep the count "
+                                     "of each event as the lesson had it.").format(
+                                         name=name, counted=count[name], n=n)))
         elif total[name] == sums[name]:
-            results.append((True, f"{name}: {n} calls, their numbers add up to {sums[name]}, as the workload "
-                                  "passed them (1 + 2 + ... + %d)." % n))
+            results.append((True, _("{name}: {n} calls, their numbers add up to {total}, as the workload "
+                                    "passed them (1 + 2 + ... + {n}).").format(name=name, n=n, total=sums[name])))
+        elif total[name] == 0:
+            results.append((False, _("{name}: the sums add up to {got}, but its {n} calls passed numbers that add up "
+                                     "to {total} (0: the reads found nothing: the tuple's first item is at 24 bytes "
+                                     "into the tuple, and the int's value 24 bytes into the int).").format(
+                                         name=name, got=total[name], n=n, total=sums[name])))
         else:
-            hint = (" (0: the reads found nothing: the tuple's first item is at 24 bytes into the tuple, and the int's "
-                    "value 24 bytes into the int)" if total[name] == 0 else "")
-            results.append((False, f"{name}: the sums add up to {total[name]}, but its {n} calls passed numbers that "
-                                   f"add up to {sums[name]}{hint}."))
+            results.append((False, _("{name}: the sums add up to {got}, but its {n} calls passed numbers that "
+                                     "add up to {total}.").format(name=name, got=total[name], n=n, total=sums[name])))
     return results
