@@ -4,6 +4,7 @@ Unattended (BCC_LESSONS_UNATTENDED=1): the controls cell starts one run with the
 lesson's workload and waits for its end, so the saved outputs hold real events.
 Each notebook is found on disk, so a lesson added later is covered once
 notebooks/build.py has written its notebook (test_notebooks_are_built checks that).
+The Chinese notebooks (notebooks/zh/) run the same way and say the same things in Chinese.
 """
 
 import asyncio
@@ -16,12 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from runner import lessons, workload
+from runner import language, lessons, workload
 from runner.notebook import KERNEL_NAME, SUMMARY_MIME, UNATTENDED_ENV, ensure_kernelspec
 from tests.support import ROOT, kernel_state, probe_events
 
 NOTEBOOKS = ROOT / "notebooks"
-FOUND = sorted(NOTEBOOKS.glob("lesson*.ipynb"), key=lambda p: int(p.stem[6:].split("_")[0]))  # lesson 1 first
+
+def by_number(paths):
+    return sorted(paths, key=lambda p: int(p.stem[6:].split("_")[0]))  # lesson 1 first
+
+
+FOUND = by_number(NOTEBOOKS.glob("lesson*.ipynb"))
+FOUND_ZH = by_number(NOTEBOOKS.glob("zh/lesson*.ipynb"))
 DETACH = "lesson.detach()"
 LOAD = "lesson.load()"
 
@@ -85,6 +92,18 @@ def run_notebook(path, skip=(), duration=None):
     return nb, held
 
 
+def said(lang, message, **fields):
+    """A runner message as a notebook in `lang` prints it."""
+    with language.speaking(lang):
+        return language._(message).format(**fields)
+
+
+def workload_said(lang, pid, ops):
+    """The start of the summary's workload sentence: "The workload (pid N, bcc-workload) made OPS"."""
+    return said(lang, "The workload (pid {pid}, {comm}) made {ops} {what}; {seen}{accounted}.", pid=pid,
+                comm="bcc-workload", ops=ops, what="\0", seen="", accounted="").split("\0")[0].rstrip()
+
+
 def outputs(nb):
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -118,8 +137,9 @@ def unattended(monkeypatch):
 
 @pytest.mark.bpf
 @pytest.mark.notebook
-@pytest.mark.parametrize("path", FOUND, ids=[p.stem for p in FOUND])
+@pytest.mark.parametrize("path", FOUND + FOUND_ZH, ids=[str(p.relative_to(NOTEBOOKS))[:-6] for p in FOUND + FOUND_ZH])
 def test_notebook_traces_its_workload_unattended_and_detaches(path):
+    lang = json.loads(path.read_text(encoding="utf-8"))["metadata"]["bcc_lessons"]["lang"]
     _, events_before = kernel_state()
     started = time.monotonic()
     nb, held = run_notebook(path)
@@ -133,7 +153,7 @@ def test_notebook_traces_its_workload_unattended_and_detaches(path):
     # the workload's pids are in the counts, its pid in the printed summary, and its pids in the live widget's tables
     mine = [row for row in summary["counts"] if row.get("pid") in pids]
     assert mine and summary["workload_events"] > 0, summary["counts"]
-    assert f"The workload (pid {pid}, bcc-workload) made {work['ops']}" in text_of(nb)
+    assert workload_said(lang, pid, work["ops"]) in text_of(nb), text_of(nb)
     html = widget_html(nb)
     assert any(f">{p}</td>" in html for p in pids), "the widget's tables never showed the workload's pids"
     if summary["lesson"] == "lesson1":  # one trace_pipe line per fork, each seen once
@@ -143,7 +163,9 @@ def test_notebook_traces_its_workload_unattended_and_detaches(path):
         saved = "".join(out.get("data", {}).get("text/html", "") for out in outputs(nb))
         for shown in (html, saved):
             assert "bcc-lessons-flamegraph-svg" in shown and all(f"{name} (" in shown for name in leaves), leaves
-    assert "Detached: nothing of this lesson is left in the kernel." in text_of(nb)
+    assert said(lang, "Detached: nothing of this lesson is left in the kernel.") in text_of(nb)
+    if lang == "zh":  # the lesson's own sentences too: its workload's, in the summary the kernel saved
+        assert language.HAN.search(work["what"]), work["what"]
     wait_gone(held, events_before)
     print(f"{path.name}: {elapsed:.1f} s, workload pid {pid}, {summary['workload_events']} of its events counted, "
           f"{summary['events']} events in all")
@@ -164,8 +186,9 @@ def test_a_kernel_shut_down_without_the_detach_cell_leaves_nothing_attached():
 def test_notebooks_are_built_from_the_lessons_and_hold_no_bpf_code():
     proc = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    for path in FOUND:
-        nb = json.loads(path.read_text())
+    assert [p.name for p in FOUND_ZH] == [p.name for p in FOUND], "every lesson has its Chinese notebook"
+    for path in FOUND + FOUND_ZH:
+        nb = json.loads(path.read_text(encoding="utf-8"))
         code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
         assert "BPF(" not in code and "attach_" not in code and "#include" not in code
         assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), "saved outputs"
