@@ -314,8 +314,8 @@ def cmd_list(args):
         note = _(" (this kernel has no {mechanisms})").format(mechanisms=", ".join(missing)) if missing else ""
         if unknown:
             how, note = _("live?"), _(" (run as root to check this machine)")
-        print(f"{lesson.id:<9} {render.pad(_(lesson.title), 44)} {how}{note}")
-        print(f"{'':<9} " + _("teaches: {what}").format(what=_(lesson.teaches)))
+        print(f"{lesson.id:<9} {render.pad(lesson.title, 44)} {how}{note}")
+        print(f"{'':<9} " + _("teaches: {what}").format(what=lesson.teaches))
     print("\n" + _("Run one with: sudo python3 -m runner lesson1   (python3 -m runner show lesson1 to read it first)"))
     return 0
 

@@ -182,7 +182,7 @@ def cmd_progress(args):
         extra = _(" (solution seen)") if row["solution_seen"] else ""
         mark = "[x]" if row["done"] else "[ ]"
         ran = _("ran") if row["ran"] else _("not run")
-        print(f"{mark} {row['lesson']:<9} {render.pad(_(row['title']), 46)} {render.pad(ran, 8)} "
+        print(f"{mark} {row['lesson']:<9} {render.pad(row['title'], 46)} {render.pad(ran, 8)} "
               f"{exercise[row['exercise']]}{extra}")
     done = sum(row["done"] for row in rows)
     print("\n" + _("{done} of {total} lessons done. Saved in {path} (python3 -m runner reset forgets it).").format(

@@ -409,3 +409,19 @@ def test_the_notebooks_own_kernel_is_named_in_its_counts():
     c._add({"interval": 1, "comm": "bcc-workload", "pid": 4242, "count": 60, "slept_ms": 1201.0})
     comms = {r["pid"]: r["comm"] for r in c.count_rows()}
     assert comms == {os.getpid(): "python (this notebook)", 4242: "bcc-workload"}
+
+
+def test_a_chinese_runner_opens_on_the_chinese_notebooks_whose_kernels_speak_chinese(fake_server, monkeypatch):
+    import io
+
+    from runner import language
+    monkeypatch.delenv("LANGUAGE", raising=False)
+    printed = io.StringIO()
+    with language.speaking("zh"):  # what --lang zh (or LANG=zh_CN.UTF-8) did before serve()
+        assert notebook.serve(address="127.0.0.1", port=free_tcp_port(), stream=printed) == 0
+    (server,) = FakeServer.started
+    assert server.env["LANGUAGE"] == "zh_CN"  # the kernels inherit it; a zh notebook also says lang='zh' itself
+    assert f"/lab/tree/zh?token={server.env['JUPYTER_TOKEN']}" in printed.getvalue()
+    served = Path([a for a in server.argv if a.startswith("--ServerApp.root_dir=")][0].split("=", 1)[1])
+    assert sorted(p.name for p in served.glob("zh/*.ipynb")) == sorted(p.name for p in (ROOT / "notebooks").glob(
+        "zh/*.ipynb")) != []
