@@ -12,11 +12,12 @@ import threading
 from .. import lessons as lesson_list
 from .. import language, render, session
 from ..errors import RunnerError
+from ..language import N_, _
 from . import cleanup
 from .sink import NotebookSink
 from .unattended import unattended
 
-DETACHED = "Detached: nothing of this lesson is left in the kernel."
+DETACHED = N_("Detached: nothing of this lesson is left in the kernel.")
 SUMMARY_MIME = "application/vnd.bcc-lessons.summary+json"  # saved in the notebook; no renderer, so text shows
 KEPT = 200  # records kept for the tables
 
@@ -47,7 +48,7 @@ class Controller:
         for other in list(cleanup.LIVE):
             if other.lesson.number == self.lesson.number:
                 other.detach(quiet=True)
-                print(f"(The previous controller of {self.lesson.id} was detached.)")
+                print(_("(The previous controller of {lesson} was detached.)").format(lesson=self.lesson.id))
 
     @property
     def table(self):
@@ -63,7 +64,8 @@ class Controller:
 
     def probes_text(self):
         text = self.run.describe_probes() if self.run is not None else ""
-        return text + (" (fallback)" if self.fallbacks else "")
+        # TRANSLATORS: {probes} are the probes a lesson attached, e.g. "kprobe __x64_sys_clone"
+        return _("{probes} (fallback)").format(probes=text) if self.fallbacks else text
 
     def show_program(self):
         """The BPF program the glue compiles, straight from lessons/<folder>/<name>.c."""
@@ -109,7 +111,7 @@ class Controller:
         if self.run is not None:
             self.run.close()
         cleanup.LIVE.discard(self)
-        self._status(DETACHED)
+        self._status(_(DETACHED))
         self._refresh(force=True)
         if not cleanup.exiting:  # the kernel going away has no front end left to tell
             self._update("state")
@@ -166,9 +168,11 @@ class Controller:
 
     def _end_text(self):
         if self.error is not None:
-            return f"The run failed: {self.error}"
-        return "Run finished. " + ("Still attached: Start runs again; the Detach cell detaches." if self.attached
-                                   else "Detached.")
+            return _("The run failed: {error}").format(error=self.error)
+        if self.attached:
+            # TRANSLATORS: Start is the notebook's Start button; the Detach cell is the notebook cell lesson.detach()
+            return _("Run finished. Still attached: Start runs again; the Detach cell detaches.")
+        return _("Run finished. Detached.")
 
     # -- what a run saw ---------------------------------------------------------------------------------
     def _names_a_thing(self, key, value):
@@ -201,7 +205,8 @@ class Controller:
             rows = [dict(r) for r in self.counts.values()]
         for r in rows:  # a probe on the whole machine sees this notebook's kernel too (it waits between reads)
             if r.get("pid") == os.getpid() and r.get("comm"):
-                r["comm"] = f"{r['comm']} (this notebook)"
+                # TRANSLATORS: {comm} is a process name: the notebook's own kernel, seen by the probe
+                r["comm"] = _("{comm} (this notebook)").format(comm=r["comm"])
         return sorted(rows, key=lambda r: (-r.get("count", 0), str(r.get("pid", ""))))
 
     def live_histograms(self):
@@ -228,10 +233,11 @@ class Controller:
     def summary_lines(self, summary=None):
         s = summary or self.last
         if s is None and self.running:
-            return [f"A run is tracing for {self.tracing_for:g} s: its summary appears here when it ends."]
+            return [_("A run is tracing for {seconds:g} s: its summary appears here when it ends.").format(
+                seconds=self.tracing_for)]
         if s is None:
-            return ["No run has finished yet: press Start above (or call lesson.start()); its summary appears here "
-                    "when it ends."]
+            return [_("No run has finished yet: press Start above (or call lesson.start()); its summary appears here "
+                      "when it ends.")]
         return render.summary_lines(s, attached=self.attached)
 
     def text_table(self, rows):
@@ -258,12 +264,16 @@ class Controller:
     def _bundle(self, kind):
         """What a cell of that kind shows now, as a display bundle."""
         if kind == "state":
-            if self.attached:
-                again = " again" if self._attaches > 1 else ""
-                text = (f"Compiled {self.lesson.program_path.name} and attached{again}: {self.probes_text()}. "
-                        "The Detach cell detaches.")
+            if self.attached and self._attaches > 1:
+                text = _("Compiled {program} and attached again: {probes}. The Detach cell detaches.").format(
+                    program=self.lesson.program_path.name, probes=self.probes_text())
+            elif self.attached:
+                text = _("Compiled {program} and attached: {probes}. The Detach cell detaches.").format(
+                    program=self.lesson.program_path.name, probes=self.probes_text())
+            elif self._attaches:
+                text = _("Detached: nothing of this lesson is left in the kernel. Start attaches it again.")
             else:
-                text = DETACHED + (" Start attaches it again." if self._attaches else "")
+                text = _(DETACHED)
             return {"text/plain": text}
         from .widgets import flamegraph_html, summary_html
         text = "\n".join(self.summary_lines())
@@ -306,7 +316,7 @@ class Controller:
             self.start(workload=with_workload)
         except Exception as err:  # a failed attach: say it in the widget, not in the server log
             self.error = err
-            self._status(f"Could not start: {err}")
+            self._status(_("Could not start: {error}").format(error=err))
 
     def _status(self, text):
         if self.view is not None:

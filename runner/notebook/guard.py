@@ -12,6 +12,7 @@ import socket
 import time
 
 from ..errors import EnvironmentNotReady, UsageError
+from ..language import _
 
 START_TIMEOUT = 60  # seconds for JupyterLab to answer its first request
 
@@ -25,19 +26,21 @@ def check_loopback(address):
     """
     try:
         found = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(address, None, type=socket.SOCK_STREAM)))
-        reason = "no address"
+        reason = _("no address")
     except (socket.gaierror, UnicodeError, ValueError) as err:
         found, reason = [], err.args[-1] if isinstance(err, socket.gaierror) and err.args else str(err)
     if not found:
-        raise UsageError(f"Refusing to serve the notebooks on {address or repr(address)}: it resolves to no address "
-                         f"({reason}), and only loopback addresses are served.",
-                         fix="Leave --ip out (127.0.0.1), or give ::1 or localhost.")
+        raise UsageError(_("Refusing to serve the notebooks on {address}: it resolves to no address ({reason}), and "
+                           "only loopback addresses are served.").format(address=address or repr(address),
+                                                                         reason=reason),
+                         fix=_("Leave --ip out (127.0.0.1), or give ::1 or localhost."))
     if not all(_is_loopback(a) for a in found):
-        shown = address if found == [address] else f"{address} (which resolves to {', '.join(found)})"
-        raise UsageError(f"Refusing to serve the notebooks on {shown}: the kernels run as root, so anyone who "
-                         "reaches that port could run any code on this machine.",
-                         fix="Keep 127.0.0.1 and reach it from another machine through SSH: "
-                             "ssh -L 8888:127.0.0.1:8888 USER@HOST, then open the printed URL locally.")
+        shown = address if found == [address] else _("{address} (which resolves to {addresses})").format(
+            address=address, addresses=", ".join(found))
+        raise UsageError(_("Refusing to serve the notebooks on {address}: the kernels run as root, so anyone who "
+                           "reaches that port could run any code on this machine.").format(address=shown),
+                         fix=_("Keep 127.0.0.1 and reach it from another machine through SSH: "
+                               "ssh -L 8888:127.0.0.1:8888 USER@HOST, then open the printed URL locally."))
     return next((a for a in found if ":" not in a), found[0])
 
 
@@ -65,10 +68,11 @@ def check_port(address, port):
             s.bind((address, port))
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
-                raise UsageError(f"Port {port} is already in use on {address}.",
-                                 fix="Pick another with --port N, or leave --port out for a free one.") from None
-            raise UsageError(f"Cannot listen on {address} port {port}: {err.strerror}.",
-                             fix="Pick another with --port N, or leave --port out for a free one.") from None
+                raise UsageError(_("Port {port} is already in use on {address}.").format(port=port, address=address),
+                                 fix=_("Pick another with --port N, or leave --port out for a free one.")) from None
+            raise UsageError(_("Cannot listen on {address} port {port}: {reason}.").format(
+                address=address, port=port, reason=err.strerror),
+                fix=_("Pick another with --port N, or leave --port out for a free one.")) from None
     return port
 
 
@@ -94,32 +98,34 @@ def wait_until_guarded(proc, address, port, token, stopping=(), timeout=START_TI
             return False
         code = proc.poll()
         if code is not None:
-            raise EnvironmentNotReady(f"JupyterLab stopped before it served the notebooks (exit code {code}): "
-                                      "its log above says why.",
-                                      fix="Fix what the log says, then start it again: "
-                                          "sudo .venv/bin/python -m runner notebook")
+            raise EnvironmentNotReady(_("JupyterLab stopped before it served the notebooks (exit code {code}): "
+                                        "its log above says why.").format(code=code),
+                                      fix=_("Fix what the log says, then start it again: "
+                                            "sudo .venv/bin/python -m runner notebook"))
         try:
             http_status(address, port, "/api/status", token, timeout=2)
             break
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise EnvironmentNotReady(f"JupyterLab did not answer on {address} port {port} within {timeout} s, "
-                                      "so the runner stopped it.",
-                                      fix="Look at its log above, then start it again: "
-                                          "sudo .venv/bin/python -m runner notebook")
+            raise EnvironmentNotReady(_("JupyterLab did not answer on {address} port {port} within {timeout} s, "
+                                        "so the runner stopped it.").format(address=address, port=port,
+                                                                            timeout=timeout),
+                                      fix=_("Look at its log above, then start it again: "
+                                            "sudo .venv/bin/python -m runner notebook"))
         time.sleep(0.1)
     try:
         without = http_status(address, port, "/api/kernels")
         with_token = http_status(address, port, "/api/kernels", token)
     except OSError as err:
-        raise EnvironmentNotReady(f"JupyterLab stopped answering on {address} port {port} while the runner checked "
-                                  f"it ({err}).", fix="Look at its log above, then start it again: "
-                                                      "sudo .venv/bin/python -m runner notebook") from None
+        raise EnvironmentNotReady(_("JupyterLab stopped answering on {address} port {port} while the runner checked "
+                                    "it ({error}).").format(address=address, port=port, error=err),
+                                  fix=_("Look at its log above, then start it again: "
+                                        "sudo .venv/bin/python -m runner notebook")) from None
     if (without, with_token) != (403, 200):
-        raise EnvironmentNotReady(f"JupyterLab answered /api/kernels with HTTP {without} without its token and "
-                                  f"{with_token} with it (not 403 and 200), so the runner stopped it before "
-                                  "printing its URL.",
-                                  fix="Something in this Python's Jupyter overrides the runner's settings: reinstall "
-                                      "it (sudo rm -rf .venv && sudo make notebook) and report it if it stays.")
+        raise EnvironmentNotReady(_("JupyterLab answered /api/kernels with HTTP {without} without its token and "
+                                    "{with_token} with it (not 403 and 200), so the runner stopped it before "
+                                    "printing its URL.").format(without=without, with_token=with_token),
+                                  fix=_("Something in this Python's Jupyter overrides the runner's settings: reinstall "
+                                        "it (sudo rm -rf .venv && sudo make notebook) and report it if it stays."))
     return True

@@ -33,6 +33,7 @@ from pathlib import Path
 from .. import language
 from ..diagnostics import shown_path
 from ..errors import EnvironmentNotReady, LessonFailed
+from ..language import _
 from ..lessons import ROOT
 from ..workload import PARENT_ENV, die_with_parent
 from .guard import check_loopback, check_port, free_port, wait_until_guarded  # noqa: F401 (free_port: tests)
@@ -270,11 +271,12 @@ def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout)
         import ipywidgets  # noqa: F401
         import jupyterlab  # noqa: F401
     except ImportError as err:
-        raise EnvironmentNotReady(f"JupyterLab is not installed in this Python ({err.name} is missing).",
-                                  fix="sudo make notebook installs it (requirements-notebook.txt), then starts the server")
+        raise EnvironmentNotReady(_("JupyterLab is not installed in this Python ({module} is missing).").format(
+            module=err.name),
+            fix=_("sudo make notebook installs it (requirements-notebook.txt), then starts the server"))
     if os.geteuid() != 0:
-        raise EnvironmentNotReady("The notebook server runs as root only, since its kernels load the lessons' "
-                                  "BPF programs.", fix="sudo .venv/bin/python -m runner notebook")
+        raise EnvironmentNotReady(_("The notebook server runs as root only, since its kernels load the lessons' "
+                                    "BPF programs."), fix="sudo .venv/bin/python -m runner notebook")
     port = check_port(address, port) if port else free_port(address)
     ensure_kernelspec()
     ensure_lab_settings()
@@ -303,11 +305,18 @@ def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         try:
             if not stopping and wait_until_guarded(proc, address, port, token, stopping) and not stopping:
-                _say(stream, f"JupyterLab on {address} only, serving copies of {NOTEBOOKS_DIR.relative_to(ROOT)}/ in "
-                     f"{shown_path(served)}/ (your runs and saves stay there; kernels run as root).\n"
-                     f"Checked: it refuses requests without the token (the 403 in its log above).\nOpen: {url}\n"
-                     "From another machine: ssh -L {0}:127.0.0.1:{0} USER@THIS-HOST, then open the same URL there.\n"
-                     "Hit Ctrl-C to stop (every notebook's kernel shuts down and detaches).".format(port))
+                _say(stream, "\n".join([
+                    _("JupyterLab on {address} only, serving copies of {notebooks}/ in {served}/ (your runs and saves "
+                      "stay there; kernels run as root).").format(address=address,
+                                                                  notebooks=NOTEBOOKS_DIR.relative_to(ROOT),
+                                                                  served=shown_path(served)),
+                    _("Checked: it refuses requests without the token (the 403 in its log above)."),
+                    # TRANSLATORS: {url} is the notebook server's address, with its token
+                    _("Open: {url}").format(url=url),
+                    # TRANSLATORS: USER@THIS-HOST stands for the user and this machine's name, which the reader types
+                    _("From another machine: ssh -L {port}:127.0.0.1:{port} USER@THIS-HOST, then open the same URL "
+                      "there.").format(port=port),
+                    _("Hit Ctrl-C to stop (every notebook's kernel shuts down and detaches).")]))
                 if open_browser:
                     open_in_browser(private, proc.pid)
             while not stopping:
@@ -318,7 +327,7 @@ def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout)
                     pass
             else:
                 if stopping[0] != signal.SIGHUP:  # after SIGHUP the terminal is usually gone
-                    _say(stream, "Stopping JupyterLab: every notebook's kernel shuts down and detaches.")
+                    _say(stream, _("Stopping JupyterLab: every notebook's kernel shuts down and detaches."))
                 stop_server(proc)
         except BaseException:
             stop_server(proc)
@@ -330,6 +339,6 @@ def serve(address="127.0.0.1", port=None, open_browser=False, stream=sys.stdout)
     if stopping:
         return 128 + stopping[0]
     if code != 0:
-        raise LessonFailed(f"JupyterLab stopped by itself with exit code {code}: its log above says why.",
-                           fix="Start it again: sudo .venv/bin/python -m runner notebook")
+        raise LessonFailed(_("JupyterLab stopped by itself with exit code {code}: its log above says why.").format(
+            code=code), fix=_("Start it again: sudo .venv/bin/python -m runner notebook"))
     return 0

@@ -4,6 +4,7 @@ Stop is an answer, not an exception: stop_requested() says True once the control
 stop event is set (Stop pressed, or detach()), and the Run ends its trace with its final read.
 """
 
+from ..language import _
 from ..session import Sink
 
 
@@ -29,7 +30,8 @@ class NotebookSink(Sink):
             self.c._status(text)
 
     def ready(self, text):
-        self.c._status(f"Tracing {self.c.probes_text()} for {self.c.tracing_for:g} s...")
+        self.c._status(_("Tracing {probes} for {seconds:g} s...").format(probes=self.c.probes_text(),
+                                                                         seconds=self.c.tracing_for))
 
     def interval(self, number, empty):
         self.c.intervals = number
@@ -42,7 +44,8 @@ class NotebookSink(Sink):
         pid = summary and summary.get("workload_pid")
         if pid and pid != self._announced:
             self._announced = pid
-            self.c._status(f"Tracing {self.c.probes_text()} for {self.c.tracing_for:g} s; workload pid {pid} started.")
+            self.c._status(_("Tracing {probes} for {seconds:g} s; workload pid {pid} started.").format(
+                probes=self.c.probes_text(), seconds=self.c.tracing_for, pid=pid))
         self.c._refresh()
 
     def stop_requested(self):

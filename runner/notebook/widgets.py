@@ -8,6 +8,8 @@ import html
 import re
 import time
 
+from ..language import _
+
 REFRESH = 0.25  # seconds between two redraws while events arrive
 # Laid out for a projector (1280x720, JupyterLab's file browser open): a cell never wraps (a value longer than
 # CELL_CHARS ends in an ellipsis, whole in its tooltip), the tables stand side by side only where they fit, and
@@ -27,15 +29,19 @@ class View:
         import ipywidgets as w
         c = self.c = controller
         self._drawn = 0.0
-        start = w.Button(description="Start", icon="play", button_style="success",
-                         tooltip="Start the workload and trace for the chosen duration")
-        stop = w.Button(description="Stop", icon="stop", tooltip="End the run now (the probes stay attached)")
-        self.slider = w.FloatSlider(value=c.duration, min=1, max=60, step=1, description="Duration (s)",
+        # TRANSLATORS: the label of the notebook's button that starts a run
+        start = w.Button(description=_("Start"), icon="play", button_style="success",
+                         tooltip=_("Start the workload and trace for the chosen duration"))
+        # TRANSLATORS: the label of the notebook's button that ends a run
+        stop = w.Button(description=_("Stop"), icon="stop", tooltip=_("End the run now (the probes stay attached)"))
+        # TRANSLATORS: the label of the slider that sets how many seconds a run traces
+        self.slider = w.FloatSlider(value=c.duration, min=1, max=60, step=1, description=_("Duration (s)"),
                                     continuous_update=False, readout_format=".0f")
-        workload = w.Checkbox(value=bool(c.lesson.workload), description="Start the lesson's workload",
+        workload = w.Checkbox(value=bool(c.lesson.workload), description=_("Start the lesson's workload"),
                               disabled=not c.lesson.workload, indent=False)
-        self.status_html = w.HTML(value=_status(c.attached and "Ready: press Start."
-                                                or "Not attached yet: Start attaches first."))
+        # TRANSLATORS: Start is the notebook's Start button
+        self.status_html = w.HTML(value=_status(c.attached and _("Ready: press Start.")
+                                                or _("Not attached yet: Start attaches first.")))
         self.events, self.counts = w.HTML(), w.HTML()
         self.summary, self.histogram, self.flamegraph = w.HTML(value=""), w.HTML(value=""), w.HTML(value="")
         for widget, name in ((self.status_html, "status"), (self.events, "events"), (self.counts, "counts"),
@@ -43,8 +49,8 @@ class View:
             widget.add_class(f"bcc-lessons-{name}")
         start.on_click(lambda _: c.start_clicked(workload.value))
         stop.on_click(lambda _: c.stop())
-        title = "Counts (summed over the map reads)" if c.table else "Events per process"
-        recent = "<b>Last map read</b>" if c.table else "<b>Recent events</b>"
+        title = html.escape(_("Counts (summed over the map reads)") if c.table else _("Events per process"))
+        recent = "<b>{}</b>".format(html.escape(_("Last map read") if c.table else _("Recent events")))
         side = w.Layout(margin="0 32px 8px 0")
         self.box = w.VBox([w.HBox([start, stop, self.slider, workload], layout=w.Layout(flex_flow="row wrap")),
                            self.status_html,
@@ -90,7 +96,8 @@ def flamegraph_html(graph):
         with open(graph["svg"]) as f:
             svg = f.read()
     except OSError as err:
-        return f"<div>The flame graph {html.escape(graph['svg'])} cannot be read ({html.escape(err.strerror)}).</div>"
+        said = _("The flame graph {svg} cannot be read ({reason}).").format(svg=graph["svg"], reason=err.strerror)
+        return f"<div>{html.escape(said)}</div>"
     return f"<div class='bcc-lessons-flamegraph-svg' style='overflow-x:auto;max-width:100%'>{svg}</div>"
 
 
@@ -135,7 +142,9 @@ def html_table(lesson, columns, rows, css, bars=False):
     body = "".join("<tr>" + "".join(_cell("td", _format(lesson, k, r.get(k, ""))) for k in columns)
                    + (_bar(r.get("count", 0), top) if bars else "") + "</tr>" for r in rows)
     if not rows:
-        body = f"<tr><td colspan='{len(columns)}' style='{CELL}'><i>nothing yet</i></td></tr>"
+        # TRANSLATORS: what a table of events shows before the first event arrived
+        empty = html.escape(_("nothing yet"))
+        body = f"<tr><td colspan='{len(columns)}' style='{CELL}'><i>{empty}</i></td></tr>"
     return f"<table class='{css}' style='{TABLE}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -176,5 +185,7 @@ def histograms_html(histograms):
     more = len(drawn) - SECTIONS
     body = "".join(histogram_html(h) for h in drawn[:SECTIONS])
     if more > 0:
-        body += f"<div><i>and {more} more: the summary below draws every one</i></div>"
+        # TRANSLATORS: {more} histograms that are not drawn here, beside the ones drawn
+        said = _("and {more} more: the summary below draws every one").format(more=more)
+        body += f"<div><i>{html.escape(said)}</i></div>"
     return f"<div style='display:flex;flex-flow:row wrap;align-items:flex-start'>{body}</div>" if body else ""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import Terminated
 from ..findings import Finding
+from ..language import _
 from . import boot, kernels
 
 
@@ -24,8 +25,14 @@ def describe(series, found):
     """One line for a series: its cached kernel and what it can do, or how to get it."""
     if found:
         k = found[0]
-        return f"{series:<5} {k.version:<24} cached; can: {', '.join(k.can()) or 'unknown'}"
-    return f"{series:<5} {'(not downloaded)':<24} fetched on first use, or now with: {kernels.SETUP}"
+        # TRANSLATORS: a column of a table of kernels: a kernel's series and version, then the BPF mechanisms it has
+        return _("{series:<5} {version:<24} cached; can: {mechanisms}").format(
+            # TRANSLATORS: in place of the BPF mechanisms a kernel has, when its config file says none
+            series=series, version=k.version, mechanisms=", ".join(k.can()) or _("unknown"))
+    # TRANSLATORS: {command} is the command that downloads the kernels
+    return _("{series:<5} {state:<24} fetched on first use, or now with: {command}").format(
+        # TRANSLATORS: in a table of kernels, in place of the version of a kernel not downloaded yet
+        series=series, state=_("(not downloaded)"), command=kernels.SETUP)
 
 
 def list_kernels(out=print):
@@ -34,9 +41,10 @@ def list_kernels(out=print):
         out(describe(series, have.get(series)))
     missing = boot.tools_missing()
     if missing:
-        out(f"\nThe VM tools are not ready: {missing[0]}. Fix: {missing[1]}")
+        out("\n" + _("The VM tools are not ready: {problem}. Fix: {fix}").format(problem=missing[0], fix=missing[1]))
     else:
-        out(f"\nRun a lesson in one: sudo python3 -m runner lesson4 --kernel {next(iter(kernels.SERIES))}")
+        out("\n" + _("Run a lesson in one: sudo python3 -m runner lesson4 --kernel {series}").format(
+            series=next(iter(kernels.SERIES))))
 
 
 def strip_kernel_option(argv):
@@ -61,8 +69,10 @@ def run_lesson(kernel_name, argv):
     kernel = kernels.resolve(kernel_name, say=lambda text: print(text, file=sys.stderr))
     quiet = "--json" in argv or "-j" in argv or "-q" in argv or "--quiet" in argv
     if not quiet:
-        print(f"Booting Linux {kernel.version} in a VM ({'KVM' if boot.kvm_usable() else 'TCG, no KVM: about a minute'})...",
-              file=sys.stderr, flush=True)
+        # TRANSLATORS: KVM: hardware virtualization; TCG: QEMU emulating the CPU, much slower
+        booting = (_("Booting Linux {version} in a VM (KVM)...") if boot.kvm_usable()
+                   else _("Booting Linux {version} in a VM (TCG, no KVM: about a minute)..."))
+        print(booting.format(version=kernel.version), file=sys.stderr, flush=True)
     env = {k: os.environ[k] for k in ("REQUIRE_BPF", "COLUMNS") if k in os.environ}
     # The guest sees the host's files read-only: share the progress folder so a lesson run there counts too
     # (not where the guest runs another Debian's root filesystem: that has its own).
@@ -73,7 +83,8 @@ def run_lesson(kernel_name, argv):
         env["XDG_STATE_HOME"] = str(state)
         rwdirs.append(state)
     try:
-        status, _ = boot.run(kernel, [kernel.python, "-m", "runner", *strip_kernel_option(argv)], env=env, rwdirs=rwdirs)
+        status, _vm = boot.run(kernel, [kernel.python, "-m", "runner", *strip_kernel_option(argv)], env=env,
+                               rwdirs=rwdirs)
     except Terminated as term:
         return 128 + term.signum
     return status
@@ -85,9 +96,12 @@ def doctor_findings():
     missing = boot.tools_missing()
     lines = "; ".join(describe(s, have.get(s)).replace("  ", " ").strip() for s in kernels.SERIES)
     if missing:
-        return [Finding("VM kernels", "warn", f"{missing[0]}; --kernel cannot run lessons in a VM ({lines})", missing[1])]
+        return [Finding("VM kernels", "warn", _("{problem}; --kernel cannot run lessons in a VM ({kernels})").format(
+            problem=missing[0], kernels=lines), missing[1])]
     if not have:
         return [Finding("VM kernels", "warn",
-                        f"none downloaded yet ({', '.join(kernels.SERIES)} are fetched on first --kernel use)",
+                        _("none downloaded yet ({series} are fetched on first --kernel use)").format(
+                            series=", ".join(kernels.SERIES)),
                         kernels.SETUP)]
-    return [Finding("VM kernels", "ok", f"for --kernel: {lines}")]
+    # TRANSLATORS: {kernels} is a list of the VM kernels --kernel can use and what each can do
+    return [Finding("VM kernels", "ok", _("for --kernel: {kernels}").format(kernels=lines))]

@@ -15,31 +15,36 @@ import sys
 
 from .. import render
 from ..errors import RunnerError, Terminated, UsageError
+from ..language import _
 from . import boot, kernels, list_kernels
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python3 -m runner.vm", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="examples:\n"
-                                     "    python3 -m runner.vm list              # kernels and what each can do\n"
-                                     "    sudo python3 -m runner.vm fetch        # download the kernels (once)\n"
-                                     "    sudo python3 -m runner.vm test         # live tests inside 5.10, 6.1 and 6.12\n"
-                                     "    sudo python3 -m runner.vm exec --kernel 6.12 -- uname -r")
-    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    parser = argparse.ArgumentParser(
+        prog="python3 -m runner.vm",
+        description=_("Run a lesson, or the live tests, inside a VM on a kernel that has kprobes."),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_("examples:\n"
+                 "    python3 -m runner.vm list              # kernels and what each can do\n"
+                 "    sudo python3 -m runner.vm fetch        # download the kernels (once)\n"
+                 "    sudo python3 -m runner.vm test         # live tests inside 5.10, 6.1 and 6.12\n"
+                 "    sudo python3 -m runner.vm exec --kernel 6.12 -- uname -r"))
+    parser.add_argument("--debug", action="store_true", help=_("show Python tracebacks for errors"))
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the VM kernels, cached or not, and what each can do")
-    p = sub.add_parser("fetch", help="download and unpack the newest kernel of each series (kept in .cache/kernels)")
-    p.add_argument("series", nargs="*", help=f"one or more of {', '.join(kernels.SERIES)} (default: all)")
-    p = sub.add_parser("test", help="run the live tests inside each kernel's VM (one boot per kernel)")
-    p.add_argument("--kernel", action="append", help="5.10, 6.1, 6.12 or a full version (default: every series)")
+    sub.add_parser("list", help=_("the VM kernels, cached or not, and what each can do"))
+    p = sub.add_parser("fetch", help=_("download and unpack the newest kernel of each series (kept in .cache/kernels)"))
+    p.add_argument("series", nargs="*", help=_("one or more of {series} (default: all)").format(
+        series=", ".join(kernels.SERIES)))
+    p = sub.add_parser("test", help=_("run the live tests inside each kernel's VM (one boot per kernel)"))
+    p.add_argument("--kernel", action="append", help=_("5.10, 6.1, 6.12 or a full version (default: every series)"))
     p.add_argument("pytest_args", nargs="*",
-                   help="after --: pytest arguments (default: tests/live -m 'bpf and (kprobe or per_kernel) and not vm')")
-    p = sub.add_parser("exec", help="run one command inside a kernel's VM")
+                   help=_("after --: pytest arguments (default: tests/live -m 'bpf and (kprobe or per_kernel) and not "
+                          "vm')"))
+    p = sub.add_parser("exec", help=_("run one command inside a kernel's VM"))
     p.add_argument("--kernel", required=True)
-    p.add_argument("--timeout", type=float, default=boot.COMMAND_TIMEOUT, help="seconds the command may take")
+    p.add_argument("--timeout", type=float, default=boot.COMMAND_TIMEOUT, help=_("seconds the command may take"))
     p.add_argument("cmd", nargs="+")
-    p = sub.add_parser("probe-kvm", help="try booting with KVM once and remember whether it works")
+    p = sub.add_parser("probe-kvm", help=_("try booting with KVM once and remember whether it works"))
     p.add_argument("--kernel", default="6.1")
     return parser
 
@@ -47,9 +52,11 @@ def build_parser():
 def fetch_series(series_names):
     for series in series_names or kernels.SERIES:
         if series not in kernels.SERIES:
-            raise UsageError(f"There is no VM kernel series {series!r}.", fix=f"Choose from {', '.join(kernels.SERIES)}.")
+            raise UsageError(_("There is no VM kernel series {series}.").format(series=repr(series)),
+                             fix=_("Choose from {series}.").format(series=", ".join(kernels.SERIES)))
         kernel = kernels.fetch(series)
-        print(f"{series}: {kernel.version} in {kernel.root}")
+        # TRANSLATORS: a kernel series (6.1), the kernel's full version, and the folder it was unpacked in
+        print(_("{series}: {version} in {folder}").format(series=series, version=kernel.version, folder=kernel.root))
     return 0
 
 
@@ -68,7 +75,7 @@ def main(argv=None):
             boot.require_tools()  # before anything is downloaded
         if args.command == "exec":
             env = {k: os.environ[k] for k in ("REQUIRE_BPF",) if k in os.environ}
-            status, _ = boot.run(kernels.resolve(args.kernel), args.cmd, env=env, timeout=args.timeout)
+            status, _vm = boot.run(kernels.resolve(args.kernel), args.cmd, env=env, timeout=args.timeout)
             return status
         if args.command == "probe-kvm":
             return boot.probe_kvm(kernels.resolve(args.kernel))

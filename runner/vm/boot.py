@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .. import signals
 from ..errors import EnvironmentNotReady, RunnerError
+from ..language import _
 from ..lessons import ROOT
 from . import kernels
 
@@ -46,22 +47,24 @@ def find_vng():
 
 def tools_missing():
     """The first missing tool as (sentence, fix), or None."""
-    fix = "sudo make kernels (installs qemu-system-x86, kmod and busybox-static, and virtme-ng from PyPI, then fetches the kernels)"
+    fix = _("sudo make kernels (installs qemu-system-x86, kmod and busybox-static, and virtme-ng from PyPI, then "
+            "fetches the kernels)")
     if not shutil.which("qemu-system-x86_64"):
-        return "QEMU (qemu-system-x86_64) is not installed, so no VM can start", fix
+        return _("QEMU (qemu-system-x86_64) is not installed, so no VM can start"), fix
     if not find_vng():
-        return "virtme-ng (vng), which boots the VMs, is not installed in this Python environment", fix
+        return _("virtme-ng (vng), which boots the VMs, is not installed in this Python environment"), fix
     if not (shutil.which("busybox") or shutil.which("busybox-static")):
-        return "BusyBox is not installed (virtme-ng needs it for the VM's initramfs)", fix
+        return _("BusyBox is not installed (virtme-ng needs it for the VM's initramfs)"), fix
     if not shutil.which("depmod") or not shutil.which("dpkg-deb"):
-        return "depmod (package kmod) or dpkg-deb, which unpack the kernels, is not installed", fix
+        return _("depmod (package kmod) or dpkg-deb, which unpack the kernels, is not installed"), fix
     return None
 
 
 def require_tools():
     missing = tools_missing()
     if missing:
-        raise EnvironmentNotReady(missing[0] + ".", fix=missing[1])
+        # TRANSLATORS: {problem} is one of the sentences above about a missing VM tool; this ends it
+        raise EnvironmentNotReady(_("{problem}.").format(problem=missing[0]), fix=missing[1])
 
 
 def kvm_usable():
@@ -171,20 +174,25 @@ class Run:
                 booted_at = now
                 self.boot_seconds = now - self.started
             if booted_at is None and now - self.started > self.boot_timeout:
-                raise VMFailed(f"The {self.kernel.version} VM did not boot within {self.boot_timeout:.0f} s.",
-                               fix="Try again when the machine is less busy, or set BCC_LESSONS_VM_BOOT_TIMEOUT=600 "
-                               f"(the boot log is in {self.out}/vng.log while it runs).", details=self._log_tail())
+                raise VMFailed(_("The {version} VM did not boot within {seconds:.0f} s.").format(
+                    version=self.kernel.version, seconds=self.boot_timeout),
+                    fix=_("Try again when the machine is less busy, or set BCC_LESSONS_VM_BOOT_TIMEOUT=600 "
+                          "(the boot log is in {folder}/vng.log while it runs).").format(folder=self.out),
+                    details=self._log_tail())
             if booted_at is not None and now - booted_at > self.timeout:
-                raise VMFailed(f"The command inside the {self.kernel.version} VM did not finish within "
-                               f"{self.timeout:.0f} s, so the VM was stopped.",
-                               fix="Set BCC_LESSONS_VM_TIMEOUT to a larger number of seconds if it was only slow.")
+                raise VMFailed(_("The command inside the {version} VM did not finish within {seconds:.0f} s, so the "
+                                 "VM was stopped.").format(version=self.kernel.version, seconds=self.timeout),
+                               fix=_("Set BCC_LESSONS_VM_TIMEOUT to a larger number of seconds if it was only slow."))
             if self.proc.poll() is not None:
                 time.sleep(0.3)  # the 9p share may deliver the last write just after the guest powered off
                 if (self.out / "status").exists():
                     continue
-                what = "ended before its command reported an exit status" if booted_at else "stopped before it booted"
-                raise VMFailed(f"The {self.kernel.version} VM {what} (vng exit code {self.proc.returncode}).",
-                               fix="Read the VM's last messages above; python3 -m runner doctor checks the VM tools.",
+                said = (_("The {version} VM ended before its command reported an exit status (vng exit code "
+                          "{code}).") if booted_at else
+                        _("The {version} VM stopped before it booted (vng exit code {code})."))
+                raise VMFailed(said.format(version=self.kernel.version, code=self.proc.returncode),
+                               fix=_("Read the VM's last messages above; python3 -m runner doctor checks the VM "
+                                     "tools."),
                                details=self._log_tail())
             time.sleep(0.2)
 
@@ -278,5 +286,7 @@ def probe_kvm(kernel):
         marker.write_text("yes\n")
     elif marker.exists():
         marker.unlink()
-    print(f"KVM {'boots' if works else 'does not boot'} {kernel.version} here: VMs use {'KVM' if works else 'TCG'}.")
+    said = (_("KVM boots {version} here: VMs use KVM.") if works
+            else _("KVM does not boot {version} here: VMs use TCG."))
+    print(said.format(version=kernel.version))
     return 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EnvironmentNotReady, UsageError
+from ..language import _
 from ..lessons import ROOT
 
 # Outside the work tree, so CI's fresh clones on the same machine reuse the download; not under
@@ -85,13 +86,15 @@ def apt_offers(series):
         out = subprocess.run(["apt-cache", "search", "--names-only", r"^linux-(image|headers)-6\.1"],
                              capture_output=True, text=True, timeout=60).stdout
     except FileNotFoundError:
-        raise EnvironmentNotReady("apt-cache is not installed, so the VM kernels cannot be looked up.",
-                                  fix="Run on Debian or Ubuntu, or copy a .cache/kernels folder from such a machine.")
+        raise EnvironmentNotReady(_("apt-cache is not installed, so the VM kernels cannot be looked up."),
+                                  fix=_("Run on Debian or Ubuntu, or copy a .cache/kernels folder from such a "
+                                        "machine."))
     versions = newest_versions(parse_apt_names(out), series)
     if not versions:
-        raise EnvironmentNotReady(f"apt offers no linux-image-{series} package with matching headers.",
-                                  fix="sudo apt-get update (Debian 12 packages 6.1 and, in bookworm-updates/backports, 6.12), "
-                                  "then try again.")
+        raise EnvironmentNotReady(_("apt offers no linux-image-{series} package with matching headers.").format(
+            series=series),
+            fix=_("sudo apt-get update (Debian 12 packages 6.1 and, in bookworm-updates/backports, 6.12), then try "
+                  "again."))
     return versions[0]
 
 
@@ -190,13 +193,14 @@ def fetch(series, version=None, say=print):
     shutil.rmtree(kernel.folder, ignore_errors=True)
     debs = kernel.folder / "debs"
     debs.mkdir(parents=True)
-    say(f"Downloading {', '.join(packages)}...")
+    say(_("Downloading {packages}...").format(packages=", ".join(packages)))
     proc = subprocess.run(["apt-get", "download", *packages], cwd=debs, capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(kernel.folder, ignore_errors=True)
         reason = " ".join(l for l in proc.stderr.splitlines() if l.startswith("E:"))[:300] or proc.stderr.strip()[-300:]
-        raise EnvironmentNotReady(f"The kernel packages for {version} could not be fetched ({reason}).",
-                                  fix="sudo apt-get update, check the network reaches the Debian mirror, then sudo make kernels.")
+        raise EnvironmentNotReady(_("The kernel packages for {version} could not be fetched ({reason}).").format(
+            version=version, reason=reason),
+            fix=_("sudo apt-get update, check the network reaches the Debian mirror, then sudo make kernels."))
     for deb in sorted(debs.glob("*.deb")):
         subprocess.run(["dpkg-deb", "-x", str(deb), str(kernel.root)], check=True)
     # The packages link build/source to /usr/src on the host; point them at the cache's own copy,
@@ -212,7 +216,8 @@ def fetch(series, version=None, say=print):
     for old in cached().get(series, []):  # one kernel per series is enough: drop the older ones
         if old.version != version:
             shutil.rmtree(old.folder, ignore_errors=True)
-    say(f"Kernel {version} ready in {kernel.folder} ({time.monotonic() - started:.0f} s).")
+    say(_("Kernel {version} ready in {folder} ({seconds:.0f} s).").format(version=version, folder=kernel.folder,
+                                                                          seconds=time.monotonic() - started))
     return kernel
 
 
@@ -221,20 +226,23 @@ def prepare_rootfs(series, say=print):
     the first time, then the clone's set-up: some 40 s). Returns the Kernel."""
     name = ROOTFS_SERIES[series]
     if os.geteuid() != 0:
-        raise EnvironmentNotReady(f"The {series} kernel boots on the Debian {name} root filesystem, which only root "
-                                  "can build and enter.", fix=f"sudo python3 -m runner.vm test --kernel {series}")
-    say(f"Preparing the {name} root filesystem for the {series} kernel: its kernel, and a clone of HEAD set up "
-        f"there (scripts/distros.sh kernel {name}; log: {ROOTFS}/{name}.kernel.log)...")
+        raise EnvironmentNotReady(_("The {series} kernel boots on the Debian {name} root filesystem, which only root "
+                                    "can build and enter.").format(series=series, name=name),
+                                  fix=f"sudo python3 -m runner.vm test --kernel {series}")
+    say(_("Preparing the {name} root filesystem for the {series} kernel: its kernel, and a clone of HEAD set up "
+          "there (scripts/distros.sh kernel {name}; log: {log})...").format(name=name, series=series,
+                                                                           log=f"{ROOTFS}/{name}.kernel.log"))
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "distros.sh"), "kernel", name], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     version = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     kernel = Kernel(version) if series_of(version) == series else None
     if proc.returncode != 0 or kernel is None or not kernel.ready:
         reason = " ".join(l.removeprefix("[distros] error: ") for l in proc.stderr.splitlines() if "error:" in l)
-        raise EnvironmentNotReady(f"The {name} root filesystem could not be prepared for the {series} kernel "
-                                  f"({reason or proc.stderr.strip()[-300:] or 'no version printed'}).",
-                                  fix=f"sudo bash scripts/distros.sh kernel {name} shows each step; "
-                                  f"its log is {ROOTFS}/{name}.kernel.log.")
+        raise EnvironmentNotReady(_("The {name} root filesystem could not be prepared for the {series} kernel "
+                                    "({reason}).").format(name=name, series=series, reason=reason or
+                                                          proc.stderr.strip()[-300:] or _("no version printed")),
+                                  fix=_("sudo bash scripts/distros.sh kernel {name} shows each step; its log is "
+                                        "{log}.").format(name=name, log=f"{ROOTFS}/{name}.kernel.log"))
     return kernel
 
 
@@ -250,25 +258,30 @@ def resolve(name, download=True, say=print):
         else:
             kernel = (cached().get(series) or [None])[0]
             if kernel is None:
-                raise EnvironmentNotReady(f"No {series} kernel is in {ROOTFS / ROOTFS_SERIES[series]}.", fix=SETUP)
+                raise EnvironmentNotReady(_("No {series} kernel is in {folder}.").format(
+                    series=series, folder=ROOTFS / ROOTFS_SERIES[series]), fix=SETUP)
         if name != series and kernel.version != name:
-            raise UsageError(f"The {ROOTFS_SERIES[series]} root has the kernel {kernel.version}, not {name}.",
-                             fix=f"Use --kernel {series}.")
+            raise UsageError(_("The {root} root has the kernel {version}, not {name}.").format(
+                root=ROOTFS_SERIES[series], version=kernel.version, name=name),
+                fix=_("Use --kernel {series}.").format(series=series))
         return kernel
     if name in SERIES:
         have = cached().get(name)
         if have:
             return have[0]
         if not download:
-            raise EnvironmentNotReady(f"No {name} kernel is in {CACHE}.", fix=SETUP)
+            raise EnvironmentNotReady(_("No {series} kernel is in {folder}.").format(series=name, folder=CACHE),
+                                      fix=SETUP)
         return fetch(name, say=say)
     series = series_of(name)
     if series is None:
-        raise UsageError(f"There is no VM kernel called {name!r}.",
-                         fix=f"Choose one of: {', '.join(SERIES)} (python3 -m runner lesson1 --kernel list shows them).")
+        raise UsageError(_("There is no VM kernel called {name}.").format(name=repr(name)),
+                         fix=_("Choose one of: {series} (python3 -m runner lesson1 --kernel list shows them).").format(
+                             series=", ".join(SERIES)))
     kernel = Kernel(name)
     if kernel.ready:
         return kernel
     if not download:
-        raise EnvironmentNotReady(f"The kernel {name} is not in {CACHE}.", fix=SETUP)
+        raise EnvironmentNotReady(_("The kernel {version} is not in {folder}.").format(version=name, folder=CACHE),
+                                  fix=SETUP)
     return fetch(series, version=name, say=say)

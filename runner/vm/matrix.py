@@ -12,6 +12,7 @@ import sys
 import time
 
 from ..errors import RunnerError
+from ..language import _
 from . import boot, kernels
 
 DEFAULT_TESTS = ["tests/live", "-m", "bpf and (kprobe or per_kernel) and not vm"]
@@ -48,15 +49,17 @@ def test_kernels(names, pytest_args, require_bpf=True):
     """Boot each kernel once and run the live tests inside; one result line per kernel. Returns the exit code."""
     lines, failed = [], False
     if not pytest_args:
-        print("Inside each VM: the live tests marked kprobe or per_kernel (the lessons' kprobe paths, the tracepoint "
-              "layouts; on another Debian's root filesystem, per_kernel only); others, e.g.: "
-              "BCC_LESSONS_VM_TIMEOUT=1800 python3 -m runner.vm test -- tests/live/test_exercises.py "
-              "-m 'bpf and not vm' (the whole live suite is far slower in a VM without KVM)", flush=True)
+        # TRANSLATORS: kprobe and per_kernel are names of pytest markers, kept as they are
+        print(_("Inside each VM: the live tests marked kprobe or per_kernel (the lessons' kprobe paths, the tracepoint "
+                "layouts; on another Debian's root filesystem, per_kernel only); others, e.g.: "
+                "BCC_LESSONS_VM_TIMEOUT=1800 python3 -m runner.vm test -- tests/live/test_exercises.py "
+                "-m 'bpf and not vm' (the whole live suite is far slower in a VM without KVM)"), flush=True)
     boot.require_tools()  # before anything is downloaded
     for name in names:
         kernel = kernels.resolve(name)
         tests = pytest_args or (ROOTFS_TESTS if kernel.rootfs else DEFAULT_TESTS)
-        print(f"== kernel {kernel.version}: python -m pytest {' '.join(tests)} (inside a VM) ==", flush=True)
+        print(_("== kernel {version}: {command} (inside a VM) ==").format(
+            version=kernel.version, command=f"python -m pytest {' '.join(tests)}"), flush=True)
         captured = _Tee(sys.stdout)
         env = {"REQUIRE_BPF": "1" if require_bpf else os.environ.get("REQUIRE_BPF", "")}
         started = time.monotonic()
@@ -64,7 +67,8 @@ def test_kernels(names, pytest_args, require_bpf=True):
             status, vm = boot.run(kernel, [kernel.python, "-m", "pytest", "-p", "no:cacheprovider", "-q", *tests],
                                   env=env, stdout=captured)
         except RunnerError as err:
-            line = f"kernel {kernel.version}: did not run: {err} ({time.monotonic() - started:.0f} s)"
+            line = _("kernel {version}: did not run: {error} ({seconds:.0f} s)").format(
+                version=kernel.version, error=err, seconds=time.monotonic() - started)
             print(err.details or "", file=sys.stderr)
             lines.append(line)
             failed = True

@@ -1,6 +1,7 @@
 """A teacher's view, for real: JupyterLab on 127.0.0.1 with a token, Debian's chromium driven headless.
 
-Opens each map lesson's notebook (lesson 1's if there is none) in a projector's
+Opens each map lesson's notebook (lesson 1's if there is none; the first map lesson's
+Chinese notebook, notebooks/zh/, instead of its English one) in a projector's
 1280x720 window, runs all cells from the Run menu, presses the widget's Start
 button, waits until the count table shows the workload's counts, checks that no
 table cell wraps and no word is split across lines, that no cell's output still
@@ -25,9 +26,10 @@ import urllib.request
 
 import pytest
 
+from runner import language
 from runner import lessons as lesson_list
 from runner.notebook import ensure_kernelspec, free_port, server_command
-from tests.notebooks.test_notebooks import held_programs, wait_gone
+from tests.notebooks.test_notebooks import held_programs, said, wait_gone
 from tests.support import ROOT, kernel_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.bpf]
@@ -61,7 +63,27 @@ def chosen_lessons():
     every = lesson_list.load_all()
     with_notebook = [lesson for lesson in every if (ROOT / "notebooks" / f"{lesson.folder.name}.ipynb").exists()]
     maps = [lesson for lesson in with_notebook if lesson.events == "table"]
-    return maps or with_notebook[:1]
+    chosen = [(lesson, "en") for lesson in maps or with_notebook[:1]]
+    zh = chosen[0][0]
+    if (ROOT / "notebooks" / "zh" / f"{zh.folder.name}.ipynb").exists():
+        chosen[0] = (zh, "zh")  # its Chinese notebook: the same widgets, in Chinese (wider characters)
+    return chosen
+
+
+def pattern(lang, message, **groups):
+    """A regular expression for `message` as the runner says it in `lang`, each {field} matched by groups[field]."""
+    regex = re.escape(said(lang, message, **{k: f"\0{k}\0" for k in groups}))
+    for name, group in groups.items():
+        regex = regex.replace(re.escape(f"\0{name}\0"), group)
+    return regex
+
+
+def workload_pattern(lang):
+    """The summary's workload sentence: the pid, the ops, the count for its pid (or its children's and their pids)."""
+    seen = "(?:" + pattern(lang, "the map counted {n} for its pid", n=r"(?P<counted>\d+)") + "|" + pattern(
+        lang, "the map counted {n} for its children (pids {pids})", n=r"(?P<counted2>\d+)", pids=r"(?P<pids>[\d, ]+)") + ")"
+    return pattern(lang, "The workload (pid {pid}, {comm}) made {ops} {what}; {seen}{accounted}.", pid=r"(?P<pid>\d+)",
+                   comm="bcc-workload", ops=r"(?P<ops>\d+)", what=".*?", seen=seen, accounted=".*?")
 
 
 # In the browser: what in `root` is laid out badly. A table cell whose text takes two lines wraps; a word (a run
@@ -166,19 +188,20 @@ def cell_outputs(page, source):
     return cell.locator(".jp-OutputArea")
 
 
-@pytest.mark.parametrize("lesson", chosen_lessons(), ids=lambda lesson: lesson.id)
-def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workload(jupyterlab, tmp_path, lesson):
+@pytest.mark.parametrize("lesson, lang", chosen_lessons(), ids=lambda v: getattr(v, "id", v))
+def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workload(jupyterlab, tmp_path, lesson, lang):
     executable = chromium()
     from playwright.sync_api import sync_playwright
     url, token, server = jupyterlab
     _, events_before = kernel_state()
     ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / f"notebook-{lesson.id}.png"
+    screenshot = ARTIFACTS / f"notebook-{lesson.id}{'' if lang == 'en' else '-' + lang}.png"
+    folder = "" if lang == "en" else f"{lang}/"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS[1:])
         try:
             page = browser.new_page(viewport=VIEWPORT)
-            page.goto(f"{url}/lab/tree/{lesson.folder.name}.ipynb?token={token}")
+            page.goto(f"{url}/lab/tree/{folder}{lesson.folder.name}.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
             wait_for_idle_kernel(url, token)
             # Run > Run All Cells, as a teacher would
@@ -214,7 +237,7 @@ def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workl
             page.locator(".jp-Notebook .jp-Cell").last.wait_for()
             page.wait_for_function("() => [...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')]"
                                    ".every(p => !p.textContent.includes('*'))", timeout=90_000)
-            controls.get_by_role("button", name="Start").click()
+            controls.get_by_role("button", name=said(lang, "Start")).click()
             summary = controls.locator(".bcc-lessons-summary-text")
             try:
                 summary.wait_for(timeout=60_000)
@@ -223,11 +246,11 @@ def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workl
                 raise AssertionError(f"no summary within 60 s of Start (screenshot {screenshot}); the controls show:\n"
                                      + controls.inner_text())
             text = summary.inner_text()
-            found = re.search(r"The workload \(pid (\d+), bcc-workload\) made (\d+) .*?(\d+) for "
-                              r"(?:its pid|its children \(pids ([\d, ]+)\))", text, re.S)
+            found = re.search(workload_pattern(lang), text, re.S)
             assert found, text
-            pid, ops, counted = map(int, found.groups()[:3])
-            pids = {str(pid)} if found.group(4) is None else set(found.group(4).split(", "))  # whose counts are its
+            pid, ops = int(found["pid"]), int(found["ops"])
+            counted = int(found["counted"] or found["counted2"])
+            pids = {str(pid)} if found["pids"] is None else set(found["pids"].split(", "))  # whose counts are its
             assert counted > 0
             counts = controls.locator(".bcc-lessons-counts-table")
             headers = [h.strip() for h in counts.locator("thead th").all_inner_texts()]
@@ -250,11 +273,20 @@ def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workl
             # every output says what is true after the run: the summary cell shows this run, the load and
             # detach cells (which Run All ran before Start) say the lesson is attached again
             summary_cell = cell_outputs(page, "lesson.summary()")
-            summary_cell.get_by_text(f"The workload (pid {pid}, bcc-workload)").wait_for(timeout=10_000)
+            workload_said = said(lang, "The workload (pid {pid}, {comm}) made {ops} {what}; {seen}{accounted}.", pid=pid,
+                                 comm="bcc-workload", ops="\0", what="", seen="", accounted="").split("\0")[0]
+            summary_cell.get_by_text(workload_said.rstrip()).wait_for(timeout=10_000)
             detach_cell = cell_outputs(page, "lesson.detach()")
-            detach_cell.get_by_text("attached again").wait_for(timeout=10_000)
+            again = said(lang, "Compiled {program} and attached again: {probes}. The Detach cell detaches.",
+                         program=lesson.program_path.name, probes="\0").split("\0")[0]
+            detach_cell.get_by_text(again).wait_for(timeout=10_000)
             everything = "\n".join(page.locator(".jp-Notebook .jp-OutputArea").all_inner_texts())
-            for stale in ("No run has finished yet", "Detached:"):
+            stale_texts = (said(lang, "No run has finished yet: press Start above (or call lesson.start()); its summary "
+                                      "appears here when it ends.")[:12],
+                           said(lang, "Detached: nothing of this lesson is left in the kernel.")[:4])
+            if lang == "zh":
+                assert language.HAN.search(controls.inner_text()), "the Chinese notebook's controls are not Chinese"
+            for stale in stale_texts:
                 assert stale not in everything, f"an output still says {stale!r} after Start:\n{everything}"
             problems = controls.evaluate(LAYOUT_PROBLEMS) + summary_cell.evaluate(LAYOUT_PROBLEMS)
             assert not problems, f"at {VIEWPORT['width']}x{VIEWPORT['height']}: {problems}"
@@ -276,4 +308,5 @@ def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workl
     assert not alive(kernels[0]), "the notebook's kernel outlived JupyterLab"
     wait_gone(held, events_before)
     assert screenshot.stat().st_size > 10_000
-    print(f"{lesson.id}: workload pid {pid}, {counted} counted of {ops} ops; screenshot {screenshot.relative_to(ROOT)}")
+    print(f"{lesson.id} ({lang}): workload pid {pid}, {counted} counted of {ops} ops; screenshot "
+          f"{screenshot.relative_to(ROOT)}")
