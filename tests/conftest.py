@@ -10,6 +10,11 @@ def _own_state_dir(tmp_path_factory):
     """Runs of the runner record progress: keep the tests' progress away from the learner's own."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
     os.environ.pop("SUDO_USER", None)
+    # the tests read the runner's English, whatever the developer's locale (LANG=zh_CN.UTF-8 would make it
+    # Chinese); the Chinese tests set their own locale for the runs they start
+    os.environ["LANGUAGE"] = "en"
+    from runner import language
+    language.use()
 
 
 @pytest.fixture(autouse=True)

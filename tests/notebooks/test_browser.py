@@ -1,7 +1,7 @@
 """A teacher's view, for real: JupyterLab on 127.0.0.1 with a token, Debian's chromium driven headless.
 
-Opens each map lesson's notebook (lesson 1's if there is none; the first map lesson's
-Chinese notebook, notebooks/zh/, instead of its English one) in a projector's
+Opens one map lesson's notebook for each kind of view (a count table, histograms, a flame
+graph; lesson 1's if there is none), the first in Chinese (notebooks/zh/), in a projector's
 1280x720 window, runs all cells from the Run menu, presses the widget's Start
 button, waits until the count table shows the workload's counts, checks that no
 table cell wraps and no word is split across lines, that no cell's output still
@@ -63,7 +63,12 @@ def chosen_lessons():
     every = lesson_list.load_all()
     with_notebook = [lesson for lesson in every if (ROOT / "notebooks" / f"{lesson.folder.name}.ipynb").exists()]
     maps = [lesson for lesson in with_notebook if lesson.events == "table"]
-    chosen = [(lesson, "en") for lesson in maps or with_notebook[:1]]
+    # one notebook per kind of view (make test's time): the first map lesson's count table, the last histogram
+    # lesson's charts (lesson 8's: one per section), each flame graph lesson's SVG
+    histograms = [lesson for lesson in maps if lesson.histogram][-1:]
+    graphs = [lesson for lesson in maps if lesson.flamegraph]
+    kinds = maps[:1] + [lesson for lesson in histograms + graphs if lesson not in maps[:1]]
+    chosen = [(lesson, "en") for lesson in kinds or with_notebook[:1]]
     zh = chosen[0][0]
     if (ROOT / "notebooks" / "zh" / f"{zh.folder.name}.ipynb").exists():
         chosen[0] = (zh, "zh")  # its Chinese notebook: the same widgets, in Chinese (wider characters)
