@@ -13,7 +13,6 @@ tests/unit/test_translations.py fails on a message without its translation.
 import contextlib
 import gettext
 import os
-import re
 
 DOMAIN = "bcc-lessons"
 LOCALEDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")
@@ -103,5 +102,3 @@ ARGPARSE = (
     N_("unrecognized arguments: %s"), N_("expected one argument"), N_("invalid %(type)s value: %(value)r"),
     N_("ambiguous option: %(option)s could match %(matches)s"), N_("not allowed with argument %s"),
 )
-
-HAN = re.compile(r"[\u4e00-\u9fff]")  # a Chinese character: what tests look for in Chinese output

@@ -10,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBUG_TRACING = Path("/sys/kernel/debug/tracing")
+HAN = re.compile(r"[\u4e00-\u9fff]")  # a Chinese character: what the tests of the Chinese edition look for
 
 
 def runner(*args, timeout=120, check=False):

@@ -26,11 +26,10 @@ import urllib.request
 
 import pytest
 
-from runner import language
 from runner import lessons as lesson_list
 from runner.notebook import ensure_kernelspec, free_port, server_command
 from tests.notebooks.test_notebooks import held_programs, said, wait_gone
-from tests.support import ROOT, kernel_state
+from tests.support import HAN, ROOT, kernel_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.bpf]
 ARTIFACTS = ROOT / "artifacts"
@@ -290,7 +289,7 @@ def test_teacher_runs_a_notebook_in_chromium_and_the_count_table_shows_the_workl
                                       "appears here when it ends.")[:12],
                            said(lang, "Detached: nothing of this lesson is left in the kernel.")[:4])
             if lang == "zh":
-                assert language.HAN.search(controls.inner_text()), "the Chinese notebook's controls are not Chinese"
+                assert HAN.search(controls.inner_text()), "the Chinese notebook's controls are not Chinese"
             for stale in stale_texts:
                 assert stale not in everything, f"an output still says {stale!r} after Start:\n{everything}"
             problems = controls.evaluate(LAYOUT_PROBLEMS) + summary_cell.evaluate(LAYOUT_PROBLEMS)

@@ -19,7 +19,7 @@ import pytest
 
 from runner import language, lessons, workload
 from runner.notebook import KERNEL_NAME, SUMMARY_MIME, UNATTENDED_ENV, ensure_kernelspec
-from tests.support import ROOT, kernel_state, probe_events
+from tests.support import HAN, ROOT, kernel_state, probe_events
 
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -165,7 +165,7 @@ def test_notebook_traces_its_workload_unattended_and_detaches(path):
             assert "bcc-lessons-flamegraph-svg" in shown and all(f"{name} (" in shown for name in leaves), leaves
     assert said(lang, "Detached: nothing of this lesson is left in the kernel.") in text_of(nb)
     if lang == "zh":  # the lesson's own sentences too: its workload's, in the summary the kernel saved
-        assert language.HAN.search(work["what"]), work["what"]
+        assert HAN.search(work["what"]), work["what"]
     wait_gone(held, events_before)
     print(f"{path.name}: {elapsed:.1f} s, workload pid {pid}, {summary['workload_events']} of its events counted, "
           f"{summary['events']} events in all")
