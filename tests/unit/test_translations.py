@@ -69,7 +69,7 @@ def test_each_translation_keeps_the_placeholders_of_its_message(catalog):
             continue
         ids = m.id if isinstance(m.id, tuple) else (m.id,)
         strings = m.string if isinstance(m.string, tuple) else (m.string,)
-        for translated in strings:
+        for translated in filter(None, strings):  # an empty one is untranslated: the test above says so
             if placeholders(translated) != placeholders(ids[-1]):
                 wrong.append((ids[0], translated))
     assert not wrong, "placeholders differ:\n" + "\n".join(f"{a!r}\n  -> {b!r}" for a, b in wrong[:5])
