@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import EnvironmentNotReady
 from .findings import Finding
+from .language import _
 
 DEBUG_TRACING = Path("/sys/kernel/debug/tracing")  # where BCC looks for tracefs
 TRACING = Path("/sys/kernel/tracing")
@@ -29,23 +30,26 @@ def kernel_release():
 
 def check_root():
     if os.geteuid() == 0:
-        return Finding("root", "ok", "running as root", required=True)
-    return Finding("root", "missing", "not root: loading BPF programs needs root (CAP_BPF and CAP_PERFMON)",
-                   "run with sudo, e.g. sudo make lesson1", required=True)
+        return Finding("root", "ok", _("running as root"), required=True)
+    return Finding("root", "missing", _("not root: loading BPF programs needs root (CAP_BPF and CAP_PERFMON)"),
+                   _("run with sudo, e.g. sudo make lesson1"), required=True)
 
 
 def check_bcc():
     try:
         import bcc
     except ImportError:
-        return Finding("bcc", "missing", "BCC's Python module is not importable (it comes from the OS, not from pip)",
-                       f"{SETUP} (or: sudo apt install python3-bpfcc bpfcc-tools; Fedora: sudo dnf install bcc python3-bcc)",
+        return Finding("bcc", "missing", _("BCC's Python module is not importable (it comes from the OS, not from pip)"),
+                       _("{setup} (or: sudo apt install python3-bpfcc bpfcc-tools; Fedora: sudo dnf install bcc "
+                         "python3-bcc)").format(setup=SETUP),
                        required=True)
     if not hasattr(bcc, "BPF"):
-        return Finding("bcc", "missing", f"the module named bcc at {Path(bcc.__file__).parent} is the unrelated PyPI "
-                       "package 'bcc', not BCC", "pip uninstall -y bcc, then " + SETUP, required=True)
-    version = getattr(bcc, "__version__", "unknown version")
-    return Finding("bcc", "ok", f"bcc {version} from {Path(bcc.__file__).parent}", required=True)
+        return Finding("bcc", "missing", _("the module named bcc at {path} is the unrelated PyPI package 'bcc', not "
+                                           "BCC").format(path=Path(bcc.__file__).parent),
+                       _("pip uninstall -y bcc, then {setup}").format(setup=SETUP), required=True)
+    version = getattr(bcc, "__version__", None) or _("unknown version")
+    return Finding("bcc", "ok", _("bcc {version} from {path}").format(version=version, path=Path(bcc.__file__).parent),
+                   required=True)
 
 
 def libbcc_detail():
@@ -54,7 +58,7 @@ def libbcc_detail():
 
     from .macros import COMMAND, mapped_file
     path = mapped_file(libbcc.lib)
-    return f", libbcc {path} ({COMMAND} shows its BPF_* macros)" if path else ""
+    return _(", libbcc {path} ({command} shows its BPF_* macros)").format(path=path, command=COMMAND) if path else ""
 
 
 def check_python():
@@ -69,17 +73,18 @@ def check_bcc_calls():
     missing = [f"{l.id}: {sentence}" for l in every for sentence in l.missing_bcc_calls().values()]
     if missing:
         return Finding("bcc calls", "warn", " ".join(missing),
-                       "nothing to do: each lesson takes the path that works with this bcc and says so when it runs")
+                       _("nothing to do: each lesson takes the path that works with this bcc and says so when it runs"))
     wanted = sorted({(call, l.id) for l in every for call in l.bcc_fallbacks})
     named = ", ".join(f"{call.rsplit('.', 1)[-1]}() ({', '.join(i for c, i in wanted if c == call)})"
                       for call in sorted({c for c, _ in wanted}))
-    return Finding("bcc calls", "ok", f"this bcc has every call the lessons prefer: {named or 'none declared'}")
+    return Finding("bcc calls", "ok", _("this bcc has every call the lessons prefer: {calls}").format(
+        calls=named or _("none declared")))
 
 
 def check_tracefs():
     if _exists(DEBUG_TRACING / "events"):
-        return Finding("tracefs", "ok", f"mounted, BCC reads {DEBUG_TRACING}", required=True)
-    return Finding("tracefs", "missing", f"{DEBUG_TRACING} is not there (debugfs/tracefs not mounted)",
+        return Finding("tracefs", "ok", _("mounted, BCC reads {path}").format(path=DEBUG_TRACING), required=True)
+    return Finding("tracefs", "missing", _("{path} is not there (debugfs/tracefs not mounted)").format(path=DEBUG_TRACING),
                    "sudo mount -t debugfs debugfs /sys/kernel/debug && sudo mount -t tracefs tracefs /sys/kernel/tracing",
                    required=True)
 
@@ -105,14 +110,16 @@ def check_headers():
     kind, version = headers_version()
     release = kernel_release()
     if kind is None:
-        return Finding("headers", "missing", f"no kernel headers for {release} (BCC compiles against them)",
-                       f"{SETUP} (Debian/Ubuntu: sudo apt install linux-headers-{release})", required=True)
+        return Finding("headers", "missing", _("no kernel headers for {release} (BCC compiles against them)").format(
+            release=release), _("{setup} (Debian/Ubuntu: sudo apt install linux-headers-{release})").format(
+            setup=SETUP, release=release), required=True)
     if kind == "nearest":
-        return Finding("headers", "warn", f"headers for {version}, the nearest to the running {release} the distro "
-                       "has: fine for these lessons, but structs may differ from the running kernel",
-                       "nothing to do; install exact headers if your distro packages them", required=True)
-    detail = {"exact": f"headers for {version} (exact)", "env": f"BCC_KERNEL_SOURCE={version}",
-              "kheaders": "the kernel's built-in headers (kheaders)"}[kind]
+        return Finding("headers", "warn", _("headers for {version}, the nearest to the running {release} the distro "
+                                            "has: fine for these lessons, but structs may differ from the running "
+                                            "kernel").format(version=version, release=release),
+                       _("nothing to do; install exact headers if your distro packages them"), required=True)
+    detail = {"exact": _("headers for {version} (exact)").format(version=version), "env": f"BCC_KERNEL_SOURCE={version}",
+              "kheaders": _("the kernel's built-in headers (kheaders)")}[kind]
     return Finding("headers", "ok", detail, required=True)
 
 
@@ -187,36 +194,39 @@ def try_probes():
     try:
         try:
             b.attach_tracepoint(tp="syscalls:sys_enter_getpid", fn_name="probe_tp")
-            findings.append(Finding("tracepoints", "ok", "attached to syscalls:sys_enter_getpid"))
+            findings.append(Finding("tracepoints", "ok", _("attached to syscalls:sys_enter_getpid")))
         except Exception as err:
-            findings.append(Finding("tracepoints", "missing", f"attaching a tracepoint failed: {err}",
-                                    "check that tracefs is mounted and CONFIG_FTRACE_SYSCALLS=y"))
+            findings.append(Finding("tracepoints", "missing", _("attaching a tracepoint failed: {error}").format(error=err),
+                                    _("check that tracefs is mounted and CONFIG_FTRACE_SYSCALLS=y")))
         fn = b.load_func("probe_k", BPF.KPROBE)  # the verifier accepts kprobe programs either way
         with captured_stderr():
             try:
                 b.attach_kprobe(event=b.get_syscall_fnname("getpid"), fn_name=fn.name)
-                findings.append(Finding("kprobes", "ok", "attached a kprobe (and kretprobes work the same way)"))
+                findings.append(Finding("kprobes", "ok", _("attached a kprobe (and kretprobes work the same way)")))
             except Exception:
-                why = "kernel built without CONFIG_KPROBES" if _config("CONFIG_KPROBES") == "n" else "attach refused"
-                findings.append(Finding("kprobes", "warn", f"kprobe programs load and pass the verifier, but cannot "
-                                        f"attach: {why}; {_kprobe_fallbacks()}",
-                                        "use a kernel with CONFIG_KPROBES=y (most distro kernels) to see the kprobe path"))
+                why = (_("kernel built without CONFIG_KPROBES") if _config("CONFIG_KPROBES") == "n" else
+                       _("attach refused"))
+                findings.append(Finding("kprobes", "warn", _("kprobe programs load and pass the verifier, but cannot "
+                                                             "attach: {why}; {lessons}").format(
+                                            why=why, lessons=_kprobe_fallbacks()),
+                                        _("use a kernel with CONFIG_KPROBES=y (most distro kernels) to see the kprobe "
+                                          "path")))
         with captured_stderr():
             try:
                 b.attach_uprobe(name="c", sym="getpid", fn_name="probe_u")
-                findings.append(Finding("uprobes", "ok", "attached a uprobe to libc's getpid"))
+                findings.append(Finding("uprobes", "ok", _("attached a uprobe to libc's getpid")))
             except Exception as err:
-                findings.append(Finding("uprobes", "missing", f"attaching a uprobe failed: {err}",
-                                        "use a kernel with CONFIG_UPROBE_EVENTS=y"))
+                findings.append(Finding("uprobes", "missing", _("attaching a uprobe failed: {error}").format(error=err),
+                                        _("use a kernel with CONFIG_UPROBE_EVENTS=y")))
     finally:
         b.cleanup()
     with captured_stderr():
         try:
             BPF(text="BPF_RINGBUF_OUTPUT(ring, 1);\nint probe(void *ctx) { return 0; }").cleanup()
-            findings.append(Finding("ring buffer", "ok", "BPF_RINGBUF_OUTPUT map created"))
+            findings.append(Finding("ring buffer", "ok", _("BPF_RINGBUF_OUTPUT map created")))
         except Exception:
-            findings.append(Finding("ring buffer", "missing", "BPF ring buffer maps are refused (kernel older than 5.8)",
-                                    "lessons use the perf buffer, which works everywhere"))
+            findings.append(Finding("ring buffer", "missing", _("BPF ring buffer maps are refused (kernel older than 5.8)"),
+                                    _("lessons use the perf buffer, which works everywhere")))
     return findings
 
 
@@ -225,16 +235,18 @@ def _kprobe_fallbacks():
     from . import lessons
     fallback = [str(l.number) for l in lessons.load_all() if "kprobe" in l.prefers and l.fallback]
     if not fallback:
-        return "no lesson needs them"
-    return f"lesson{'s' if len(fallback) > 1 else ''} {', '.join(fallback[:-1])}{' and ' if len(fallback) > 1 else ''}" \
-           f"{fallback[-1]} use tracepoints instead"
+        return _("no lesson needs them")
+    if len(fallback) == 1:
+        return _("lesson {number} uses tracepoints instead").format(number=fallback[0])
+    return _("lessons {numbers} and {last} use tracepoints instead").format(numbers=", ".join(fallback[:-1]),
+                                                                             last=fallback[-1])
 
 
 def check_btf():
     if Path("/sys/kernel/btf/vmlinux").exists():
-        return Finding("BTF", "ok", "/sys/kernel/btf/vmlinux present (kernel type information)")
-    return Finding("BTF", "warn", "no /sys/kernel/btf/vmlinux: libbpf-style CO-RE programs need it; BCC lessons do not",
-                   "use a kernel with CONFIG_DEBUG_INFO_BTF=y to try CO-RE tools")
+        return Finding("BTF", "ok", _("/sys/kernel/btf/vmlinux present (kernel type information)"))
+    return Finding("BTF", "warn", _("no /sys/kernel/btf/vmlinux: libbpf-style CO-RE programs need it; BCC lessons do "
+                                    "not"), _("use a kernel with CONFIG_DEBUG_INFO_BTF=y to try CO-RE tools"))
 
 
 def examine():
@@ -248,10 +260,10 @@ def examine():
         try:
             findings += try_probes()
         except Exception as err:  # e.g. the compile itself failed: headers broken
-            findings.append(Finding("compile", "missing", f"BCC could not compile a 3-line program: {err}",
-                                    f"{SETUP}, then python3 -m runner doctor again", required=True))
+            findings.append(Finding("compile", "missing", _("BCC could not compile a 3-line program: {error}").format(
+                error=err), _("{setup}, then python3 -m runner doctor again").format(setup=SETUP), required=True))
     else:
-        findings.append(Finding("probes", "missing", "not tried: fix the findings above first", required=True))
+        findings.append(Finding("probes", "missing", _("not tried: fix the findings above first"), required=True))
     findings.append(check_btf())
     from .permissions import check_permissions  # its own module: who else can change what root runs
     permissions = check_permissions()
