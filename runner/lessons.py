@@ -512,4 +512,5 @@ def find(name, lessons=None):
         if typed == lesson.name:
             return lesson
     known = ", ".join(lesson.id for lesson in lessons)
-    raise UsageError(f"There is no lesson called {name!r}.", fix=f"Choose one of: {known} (python3 -m runner list shows them all).")
+    raise UsageError(_("There is no lesson called {name}.").format(name=repr(name)),
+                     fix=_("Choose one of: {lessons} (python3 -m runner list shows them all).").format(lessons=known))
