@@ -12,6 +12,7 @@ import tempfile
 
 from . import targets
 from .errors import LessonFailed, RunnerError
+from .language import _
 from .lessons import ROOT
 
 
@@ -149,25 +150,39 @@ def explain_load_failure(err, output, program_path):
     program = shown_path(program_path)
     if "Failed to compile BPF module" in message:
         # BCC hands clang the file as /virtual/main.c, after inserting the structs of its TRACEPOINT_PROBEs
-        return LessonFailed(f"The BPF program {program} did not compile.",
+        return LessonFailed(_("The BPF program {program} did not compile.").format(program=program),
                             details=file_lines(compiler_messages(output), program_path).replace(
                                 _VIRTUAL, str(program)),
-                            fix=f"Fix the error at the file and line shown above in {program}, then run again.")
+                            fix=_("Fix the error at the file and line shown above in {program}, then run "
+                                  "again.").format(program=program))
     if "Failed to load BPF program" in message:
         start = output.find("bpf: Failed to load program")  # the verifier's log, without clang's warnings
         log = "\n".join(output[max(start, 0):].strip().splitlines()[-25:])
         function = re.search(r"program b?'?([\w]+)", message)
-        name = function.group(1) if function else "a probe function"
+        # TRANSLATORS: followed by "()" where the function's name is unknown, like the name it stands for
+        name = function.group(1) if function else _("a probe function")
         line = refused_line(log, program_path)
-        at = f" at {program}:{line}" if line else f" in {program}"
         reason = verifier_reason(log)
-        says = f" (the verifier says: {reason})" if reason else ""
-        return LessonFailed(f"The kernel's verifier rejected {name}(){at}: it could not prove the program safe{says}.",
-                            details=log, fix="Read the verifier's last lines above: they name the instruction it refused "
-                            "(typically a map value used without a NULL check, or a loop without a fixed bound).")
+        if line and reason:
+            # TRANSLATORS: {name}() is a C function of the lesson's BPF program; {reason} is the verifier's own line
+            sentence = _("The kernel's verifier rejected {name}() at {program}:{line}: it could not prove the program "
+                         "safe (the verifier says: {reason}).")
+        elif line:
+            sentence = _("The kernel's verifier rejected {name}() at {program}:{line}: it could not prove the program "
+                         "safe.")
+        elif reason:
+            sentence = _("The kernel's verifier rejected {name}() in {program}: it could not prove the program safe "
+                         "(the verifier says: {reason}).")
+        else:
+            sentence = _("The kernel's verifier rejected {name}() in {program}: it could not prove the program safe.")
+        return LessonFailed(sentence.format(name=name, program=program, line=line, reason=reason),
+                            details=log, fix=_("Read the verifier's last lines above: they name the instruction it "
+                                               "refused (typically a map value used without a NULL check, or a loop "
+                                               "without a fixed bound)."))
     if "Failed to attach" in message or "could not determine address" in message or "not found" in message:
-        return LessonFailed(f"Attaching the probe failed: {message}.", details=compiler_messages(output),
-                            fix="Check that the kernel function, tracepoint, binary or symbol exists on this machine "
-                            "(python3 -m runner doctor lists what this kernel offers).")
-    return LessonFailed(f"Loading the lesson failed: {message}.", details=compiler_messages(output),
-                        fix="Run again with --debug to see where.")
+        return LessonFailed(_("Attaching the probe failed: {message}.").format(message=message),
+                            details=compiler_messages(output),
+                            fix=_("Check that the kernel function, tracepoint, binary or symbol exists on this machine "
+                                  "(python3 -m runner doctor lists what this kernel offers)."))
+    return LessonFailed(_("Loading the lesson failed: {message}.").format(message=message),
+                        details=compiler_messages(output), fix=_("Run again with --debug to see where."))

@@ -40,6 +40,7 @@ def check_bcc():
         import bcc
     except ImportError:
         return Finding("bcc", "missing", _("BCC's Python module is not importable (it comes from the OS, not from pip)"),
+                       # TRANSLATORS: {setup} is the command "sudo make setup"
                        _("{setup} (or: sudo apt install python3-bpfcc bpfcc-tools; Fedora: sudo dnf install bcc "
                          "python3-bcc)").format(setup=SETUP),
                        required=True)
@@ -47,7 +48,9 @@ def check_bcc():
         return Finding("bcc", "missing", _("the module named bcc at {path} is the unrelated PyPI package 'bcc', not "
                                            "BCC").format(path=Path(bcc.__file__).parent),
                        _("pip uninstall -y bcc, then {setup}").format(setup=SETUP), required=True)
-    version = getattr(bcc, "__version__", None) or _("unknown version")
+    version = getattr(bcc, "__version__", None)
+    if version is None:
+        version = _("unknown version")
     return Finding("bcc", "ok", _("bcc {version} from {path}").format(version=version, path=Path(bcc.__file__).parent),
                    required=True)
 
@@ -58,6 +61,7 @@ def libbcc_detail():
 
     from .macros import COMMAND, mapped_file
     path = mapped_file(libbcc.lib)
+    # TRANSLATORS: appended to "bcc 0.29.1 from /usr/lib/python3/dist-packages/bcc"; {command} is a command to type
     return _(", libbcc {path} ({command} shows its BPF_* macros)").format(path=path, command=COMMAND) if path else ""
 
 
@@ -76,7 +80,7 @@ def check_bcc_calls():
                        _("nothing to do: each lesson takes the path that works with this bcc and says so when it runs"))
     wanted = sorted({(call, l.id) for l in every for call in l.bcc_fallbacks})
     named = ", ".join(f"{call.rsplit('.', 1)[-1]}() ({', '.join(i for c, i in wanted if c == call)})"
-                      for call in sorted({c for c, _ in wanted}))
+                      for call in sorted({c for c, _lesson in wanted}))
     return Finding("bcc calls", "ok", _("this bcc has every call the lessons prefer: {calls}").format(
         calls=named or _("none declared")))
 
@@ -206,6 +210,9 @@ def try_probes():
             except Exception:
                 why = (_("kernel built without CONFIG_KPROBES") if _config("CONFIG_KPROBES") == "n" else
                        _("attach refused"))
+                # TRANSLATORS: {why} is "kernel built without CONFIG_KPROBES" or "attach refused"; {lessons} is
+                # "lessons {numbers} and {last} use tracepoints instead" (or its one-lesson form) or
+                # "no lesson needs them"
                 findings.append(Finding("kprobes", "warn", _("kprobe programs load and pass the verifier, but cannot "
                                                              "attach: {why}; {lessons}").format(
                                             why=why, lessons=_kprobe_fallbacks()),
@@ -251,7 +258,8 @@ def check_btf():
 
 def examine():
     """Every finding, in the order a learner would fix them."""
-    findings = [Finding("kernel", "ok", f"Linux {kernel_release()} on {platform.machine()}"), check_python(),
+    kernel = _("Linux {release} on {machine}").format(release=kernel_release(), machine=platform.machine())
+    findings = [Finding("kernel", "ok", kernel), check_python(),
                 check_root(), check_bcc(), check_headers(), check_tracefs()]
     if findings[3].status == "ok":
         findings[3].detail += libbcc_detail()

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .findings import Finding
+from .language import _, ngettext
 
 CODE = (".py", ".pyc", ".c", ".h", ".toml", ".pth")  # in the folders walked: what root imports, compiles or reads
 SHOWN = 5  # offenders named in the finding; the rest are counted
@@ -183,46 +184,56 @@ def check_permissions(paths=None):
         count += 1
         mode = st.st_mode
         if mode & 0o022 and (runs or not (stat.S_ISDIR(mode) and mode & stat.S_ISVTX)):
-            why = "world-writable" if mode & 0o002 else "group-writable"
+            why, owned = _("world-writable") if mode & 0o002 else _("group-writable"), False
         elif st.st_uid not in trusted:
-            why = f"owned by user {_user(st.st_uid, sudo_uid)}"
+            why, owned = _("owned by user {user}").format(user=_user(st.st_uid, sudo_uid)), True
         else:
             continue
         if (st.st_dev, st.st_ino) in seen:
             continue  # the same file by another name (a symlink on the way)
         seen.add((st.st_dev, st.st_ino))
-        (foreign if why.startswith("owned") else loose).append((path, why))
+        (foreign if owned else loose).append((path, why))
     offenders = loose + foreign
     note, fixes = "", []
     stranger = keeper != 0 and sudo_uid not in (None, 0, keeper)  # someone else's checkout, run under sudo
     if keeper != 0:
         owner = _user(keeper, sudo_uid)
         if stranger:
-            note = (f"this checkout belongs to {owner}, not to {_user(sudo_uid, sudo_uid)} who ran sudo: {owner} "
-                    "can change what root runs here")
+            note = _("this checkout belongs to {owner}, not to {user} who ran sudo: {owner} can change what root "
+                     "runs here").format(owner=owner, user=_user(sudo_uid, sudo_uid))
+        elif sudo_uid == keeper:
+            note = _("this checkout belongs to {owner} (who ran sudo), so {owner} can change what root runs here (as "
+                     "with any code one runs under sudo)").format(owner=owner)
         else:
-            note = (f"this checkout belongs to {owner}{' (who ran sudo)' if sudo_uid == keeper else ''}, so "
-                    f"{owner} can change what root runs here (as with any code one runs under sudo)")
+            note = _("this checkout belongs to {owner}, so {owner} can change what root runs here (as with any code "
+                     "one runs under sudo)").format(owner=owner)
     if not offenders and not stranger:
-        what = ("files and folders root imports or runs here (the runner, the lessons, .venv, its Python and "
-                "site-packages, BCC, and the folders above them)" if paths is None else "paths checked")
-        return Finding("permissions", "ok", f"the {count} {what} can be written by their owner only"
-                       + (f"; {note}" if note else ""))
+        if paths is None:
+            # TRANSLATORS: {count} is a number of files and folders (always more than one)
+            detail = _("the {count} files and folders root imports or runs here (the runner, the lessons, .venv, its "
+                       "Python and site-packages, BCC, and the folders above them) can be written by their owner "
+                       "only").format(count=count)
+        else:
+            detail = _("the {count} paths checked can be written by their owner only").format(count=count)
+        return Finding("permissions", "ok", detail + (f"; {note}" if note else ""))
 
     def quoted(items):
-        return " ".join(shlex.quote(p) for p, _ in items)
+        return " ".join(shlex.quote(p) for p, _why in items)
 
     details = []
     if offenders:
         named = [f"{p} ({why})" for p, why in offenders[:SHOWN]]
         more = len(offenders) - len(named)
         if more:
-            listed = f"{', '.join(named)} and {more} more"
+            # TRANSLATORS: {paths} is a comma-separated list of paths, each with why in parentheses
+            listed = _("{paths} and {more} more").format(paths=", ".join(named), more=more)
         else:
-            listed = f"{', '.join(named[:-1])} and {named[-1]}" if len(named) > 1 else named[0]
-        them = "it" if len(offenders) == 1 else "them"
-        details.append(f"{listed} can be written by other users, and root imports or runs {them} here: whoever can "
-                       f"write {them} runs code as root")
+            listed = _("{paths} and {last}").format(paths=", ".join(named[:-1]), last=named[-1]) if len(named) > 1 \
+                else named[0]
+        details.append(ngettext("{listed} can be written by other users, and root imports or runs it here: whoever "
+                                "can write it runs code as root",
+                                "{listed} can be written by other users, and root imports or runs them here: whoever "
+                                "can write them runs code as root", len(offenders)).format(listed=listed))
         ours = [o for o in loose if o[0] == str(ROOT) or o[0].startswith(inside)]
         if len(ours) > SHOWN:
             fixes.append(f"chmod -R go-w {shlex.quote(str(ROOT))}")
@@ -236,7 +247,7 @@ def check_permissions(paths=None):
     if note:
         details.append(note)
     if stranger:
-        fixes.append(f"run from a checkout of your own (or: chown -R {shlex.quote(_user(sudo_uid, sudo_uid))} "
-                     f"{shlex.quote(str(ROOT))})")
+        fixes.append(_("run from a checkout of your own (or: chown -R {user} {path})").format(
+            user=shlex.quote(_user(sudo_uid, sudo_uid)), path=shlex.quote(str(ROOT))))
     detail = "; ".join(details)
     return Finding("permissions", "warn", detail, "; ".join(fixes))

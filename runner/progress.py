@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from .errors import EnvironmentNotReady
+from .language import _
 
 VERSION = 1
 APP = "bcc-lessons"
@@ -83,8 +84,8 @@ def _start(user):
 def _vet(fd, folder, owners):
     uid = os.fstat(fd).st_uid
     if owners and uid not in owners:
-        raise _Refused(f"Your progress is not kept under sudo: {folder} belongs to another user (uid {uid}); "
-                       "remove it, or set XDG_STATE_HOME to a folder of yours.")
+        raise _Refused(_("Your progress is not kept under sudo: {folder} belongs to another user (uid {uid}); "
+                         "remove it, or set XDG_STATE_HOME to a folder of yours.").format(folder=folder, uid=uid))
 
 
 def _open_below(parent, name, folder, user, create):
@@ -98,8 +99,8 @@ def _open_below(parent, name, folder, user, create):
         os.mkdir(name, 0o700, dir_fd=parent)
         made, link = True, False
     if user and link:
-        raise _Refused(f"Your progress is not kept under sudo: {folder} is a symbolic link; "
-                       "remove it, or set XDG_STATE_HOME to a folder of yours.")
+        raise _Refused(_("Your progress is not kept under sudo: {folder} is a symbolic link; "
+                         "remove it, or set XDG_STATE_HOME to a folder of yours.").format(folder=folder))
     # O_NOFOLLOW: the learner may have put a link here since the look above (or since our mkdir).
     fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | (os.O_NOFOLLOW if user else 0), dir_fd=parent)
     try:
@@ -129,8 +130,8 @@ def _state_folder(create):
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except FileNotFoundError:  # a home that is not there (HOME=/nonexistent) is not made, by root least of all
         if create:
-            raise _Refused(f"Your progress is not kept: {folder} does not exist; set XDG_STATE_HOME to a folder "
-                           "you can write.") from None
+            raise _Refused(_("Your progress is not kept: {folder} does not exist; set XDG_STATE_HOME to a folder "
+                             "you can write.").format(folder=folder)) from None
         fd = None
     try:
         if fd is not None:
@@ -165,16 +166,19 @@ def load():
                 return state, None
             try:
                 os.replace(FILE, FILE + ".broken", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-                kept = f"the unreadable file was kept as {path}.broken"
+                kept = _("the unreadable file was kept as {path}.broken").format(path=path)
             except OSError:
-                kept = "it could not be moved aside"
+                kept = _("it could not be moved aside")
     except _Refused as refused:
         return empty(), str(refused)
     except (FileNotFoundError, NotADirectoryError):
         return empty(), None
     except OSError as err:
-        return empty(), f"Could not read your progress file {path} ({err.strerror}); showing a fresh start."
-    return empty(), f"Your progress file {path} was unreadable, so progress starts again from a clean state ({kept})."
+        return empty(), _("Could not read your progress file {path} ({error}); showing a fresh start.").format(
+            path=path, error=err.strerror)
+    # TRANSLATORS: {kept} is one of "the unreadable file was kept as ....broken" or "it could not be moved aside"
+    return empty(), _("Your progress file {path} was unreadable, so progress starts again from a clean state "
+                      "({kept}).").format(path=path, kept=kept)
 
 
 def save(state):
@@ -203,8 +207,9 @@ def save(state):
     except _Refused as refused:
         return str(refused)
     except OSError as err:
-        return (f"Could not save your progress in {state_dir()} ({err.strerror or err}); "
-                "set XDG_STATE_HOME to a directory you can write to keep it.")
+        return _("Could not save your progress in {folder} ({error}); "
+                 "set XDG_STATE_HOME to a directory you can write to keep it.").format(folder=state_dir(),
+                                                                                      error=err.strerror or err)
     return None
 
 
@@ -236,10 +241,10 @@ def reset():
     except (FileNotFoundError, NotADirectoryError):
         return False
     except _Refused as refused:
-        raise EnvironmentNotReady(str(refused), fix="Reset without sudo: python3 -m runner reset") from None
+        raise EnvironmentNotReady(str(refused), fix=_("Reset without sudo: python3 -m runner reset")) from None
     except OSError as err:
-        raise EnvironmentNotReady(f"Could not delete your progress file {path} ({err.strerror}).",
-                                  fix=f"Delete it yourself: rm {path}")
+        raise EnvironmentNotReady(_("Could not delete your progress file {path} ({error}).").format(
+            path=path, error=err.strerror), fix=_("Delete it yourself: rm {path}").format(path=path))
     return True
 
 
@@ -269,4 +274,4 @@ def note_run(name):
     except Exception:
         return
     for warning in record(lesson_id, ran=True):
-        print(f"warning: {warning}", file=sys.stderr)
+        print(_("warning: {sentence}").format(sentence=warning), file=sys.stderr)

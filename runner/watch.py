@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from . import errors
+from .language import _
 
 
 def snapshot(paths):
@@ -56,17 +57,19 @@ def watch(paths, argv, cwd=None, interval=0.5, stream=sys.stdout, sleep=time.sle
         stream.write(f"== {time.strftime('%H:%M:%S')} {reason}\n")
         stream.flush()
         code = run(argv, cwd=cwd).returncode
-        stream.write(f"\nWatching {names}: save to check again, Ctrl-C to end.\n")
+        stream.write("\n" + _("Watching {names}: save to check again, Ctrl-C to end.").format(names=names) + "\n")
         stream.flush()
         return code
 
     try:
-        code = check("checking")
+        # TRANSLATORS: shown after the time, as "== 12:00:00 checking", when the watch starts
+        code = check(_("checking"))
         if code in (errors.USAGE, errors.ENVIRONMENT):
             return code  # the check cannot run at all: saving the file will not change that
         for changed in changes(paths, interval, sleep):
-            check(f"{', '.join(changed)} saved, checking again")
+            # TRANSLATORS: {names} is a comma-separated list of file names
+            check(_("{names} saved, checking again").format(names=", ".join(changed)))
     except KeyboardInterrupt:
-        stream.write("\nStopped watching.\n")
+        stream.write("\n" + _("Stopped watching.") + "\n")
         stream.flush()
         return 0
