@@ -162,6 +162,8 @@ def parse_field(text, line=None, path=None):
             array = 0  # flexible array member, e.g. ftrace's `char buf[]`
         elif re.fullmatch(r"\d+|0x[0-9a-fA-F]+", length):
             array = int(length, 0)
+            if array > size:  # more elements than the field has bytes: no type is smaller than one byte
+                raise FormatError(f"field {decl!r} has {array} elements in {size} bytes", line, path)
         else:
             # Some kernels print the expression, e.g. saddr[sizeof(struct sockaddr_in6)]:
             # the element size is 1 for the byte types they use it with, else assume bytes.
