@@ -31,7 +31,14 @@ import os
 import re
 import stat
 from dataclasses import asdict, dataclass
+from gettext import gettext as _
 from pathlib import Path
+
+
+def N_(message):
+    """Marks a message for the catalog where it is defined; _() translates it where it is shown."""
+    return message
+
 
 TRACEFS_DIRS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 
@@ -43,10 +50,14 @@ class FormatError(ValueError):
     """
 
     def __init__(self, message, line=None, path=None, fix=None):
-        where = f"{path}, line {line}: " if line else (f"{path}: " if path else "")
-        super().__init__(where + message)
-        self.fix = fix or ("Pass a file saved from /sys/kernel/tracing/events/<category>/<event>/format "
-                           "(cat it into a file on the machine you want to study).")
+        if line:
+            # TRANSLATORS: where in a format file a problem is, then the problem
+            message = _("{path}, line {line}: {message}").format(path=path, line=line, message=message)
+        elif path:
+            message = f"{path}: {message}"
+        super().__init__(message)
+        self.fix = fix or _("Pass a file saved from /sys/kernel/tracing/events/<category>/<event>/format "
+                            "(cat it into a file on the machine you want to study).")
         self.line = line
         self.path = path
 
@@ -54,15 +65,16 @@ class FormatError(ValueError):
 class NoTracefs(OSError):
     """tracefs is not mounted: this kernel's format files cannot be read."""
 
-    fix = "sudo mount -t tracefs tracefs /sys/kernel/tracing, or pass a saved file with --file PATH."
+    def __init__(self, message, fix=None):
+        super().__init__(message)
+        self.fix = fix or _("sudo mount -t tracefs tracefs /sys/kernel/tracing, or pass a saved file with --file PATH.")
 
 
 class TracefsNeedsRoot(NoTracefs):
     """tracefs is mounted, but only root may look inside (its folder is mode 0700 on most systems)."""
 
     def __init__(self, message, fix):
-        super().__init__(message)
-        self.fix = fix
+        super().__init__(message, fix)
 
 
 @dataclass
@@ -125,27 +137,31 @@ def _int(text, what, line, path):
     try:
         return int(text.strip(), 0)
     except ValueError:
-        raise FormatError(f"{what} {text.strip()!r} is not a number", line, path) from None
+        # TRANSLATORS: {what} is the name of a format file's field (offset, size, signed, ID)
+        raise FormatError(_("{what} {text} is not a number").format(what=what, text=repr(text.strip())), line,
+                          path) from None
 
 
 def parse_field(text, line=None, path=None):
     """One `field:...;` line -> Field."""
     match = _FIELD.match(text)
     if not match:
-        raise FormatError(f"expected 'field:<type> <name>;' but found {text.strip()!r}", line, path)
+        raise FormatError(_("expected 'field:<type> <name>;' but found {text}").format(text=repr(text.strip())), line,
+                          path)
     decl = match.group("decl").strip()
     attrs = {k: v for k, v in _ATTR.findall(match.group("rest"))}
     for key in ("offset", "size"):
         if key not in attrs:
-            raise FormatError(f"field {decl!r} has no {key}", line, path)
+            raise FormatError(_("field {field} has no {key}").format(field=repr(decl), key=key), line, path)
     offset = _int(attrs["offset"], "offset", line, path)
     size = _int(attrs["size"], "size", line, path)
     if not (0 <= offset < MAX_RECORD and 0 <= size < MAX_RECORD):
-        raise FormatError(f"field {decl!r} has offset {offset} and size {size}: a record's fields lie within "
-                          f"0..{MAX_RECORD - 1}", line, path)
+        raise FormatError(_("field {field} has offset {offset} and size {size}: a record's fields lie within "
+                            "0..{most}").format(field=repr(decl), offset=offset, size=size, most=MAX_RECORD - 1),
+                          line, path)
     signed = bool(_int(attrs["signed"], "signed", line, path)) if "signed" in attrs else None
     if not decl:
-        raise FormatError("a field line without a declaration", line, path)
+        raise FormatError(_("a field line without a declaration"), line, path)
     common = decl.split()[-1].startswith("common_")  # the header every record of every event starts with
 
     dyn = _DYNAMIC.match(decl)
@@ -154,7 +170,8 @@ def parse_field(text, line=None, path=None):
                      common=common)
     m = _DECL.match(decl)
     if not m or not m.group("type"):
-        raise FormatError(f"cannot read the declaration {decl!r} as '<type> <name>'", line, path)
+        raise FormatError(_("cannot read the declaration {field} as '<type> <name>'").format(field=repr(decl)), line,
+                          path)
     array = None
     if m.group("len") is not None:
         length = m.group("len").strip()
@@ -163,7 +180,8 @@ def parse_field(text, line=None, path=None):
         elif re.fullmatch(r"\d+|0x[0-9a-fA-F]+", length):
             array = int(length, 0)
             if array > size:  # more elements than the field has bytes: no type is smaller than one byte
-                raise FormatError(f"field {decl!r} has {array} elements in {size} bytes", line, path)
+                raise FormatError(_("field {field} has {count} elements in {size} bytes").format(
+                    field=repr(decl), count=array, size=size), line, path)
         else:
             # Some kernels print the expression, e.g. saddr[sizeof(struct sockaddr_in6)]:
             # the element size is 1 for the byte types they use it with, else assume bytes.
@@ -185,7 +203,8 @@ def parse(text, path=None):
             name = stripped[5:].strip()
             # letters, digits and _, but it may start with a digit (9p:9p_client_req): see c_name()
             if not re.fullmatch(r"\w+", name, re.ASCII):
-                raise FormatError(f"the event name {name!r} is not made of letters, digits and _", number, path)
+                raise FormatError(_("the event name {name} is not made of letters, digits and _").format(
+                    name=repr(name)), number, path)
         elif stripped.startswith("ID:"):
             ident = _int(stripped[3:], "ID", number, path)
         elif stripped == "format:":
@@ -195,21 +214,22 @@ def parse(text, path=None):
             in_format = False
         elif stripped.startswith("field"):
             if not in_format:
-                raise FormatError("a field line outside the 'format:' section", number, path)
+                raise FormatError(_("a field line outside the 'format:' section"), number, path)
             fields.append(parse_field(line, number, path))
         elif in_format:
-            raise FormatError(f"expected a field line but found {stripped!r}", number, path)
+            raise FormatError(_("expected a field line but found {text}").format(text=repr(stripped)), number, path)
         # anything else before 'format:' (future headers) is ignored
     if name is None:
-        raise FormatError("no 'name:' line: this is not a tracepoint format file", 1, path)
+        raise FormatError(_("no 'name:' line: this is not a tracepoint format file"), 1, path)
     if not seen_format:
-        raise FormatError("the file ends without a 'format:' section", max(number, 1), path)
+        raise FormatError(_("the file ends without a 'format:' section"), max(number, 1), path)
     return Format(name=name, id=ident, fields=fields, print_fmt=print_fmt)
 
 
 MAX_FILE = 1 << 20  # bytes: a format file is a few KB (the largest of a 6.18 kernel's 2,323 is 5.5 KB)
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"))
+_KINDS = ((stat.S_ISDIR, N_("a directory")), (stat.S_ISCHR, N_("a character device")),
+          (stat.S_ISBLK, N_("a block device")), (stat.S_ISFIFO, N_("a named pipe (FIFO)")),
+          (stat.S_ISSOCK, N_("a socket")))
 
 
 def _size(count):
@@ -217,8 +237,8 @@ def _size(count):
 
 
 def _not_a_format_file(path, sentence):
-    err = FormatError(sentence, fix="Pass a regular file holding a saved format, e.g. one made with: cat "
-                      "/sys/kernel/tracing/events/<category>/<event>/format > saved.format")
+    err = FormatError(sentence, fix=_("Pass a regular file holding a saved format, e.g. one made with: cat "
+                                      "/sys/kernel/tracing/events/<category>/<event>/format > saved.format"))
     err.path = path
     return err
 
@@ -232,14 +252,18 @@ def _read_text(path):
     """
     path = Path(path)
     real = os.path.realpath(path)
-    named = f"{path} (a link to {real})" if os.path.islink(path) else str(path)
+    named = _("{path} (a link to {real})").format(path=path, real=real) if os.path.islink(path) else str(path)
 
     def refuse(info):
         kind = next((what for test, what in _KINDS if test(info.st_mode)), None)
-        if kind or not stat.S_ISREG(info.st_mode):
-            raise _not_a_format_file(path, f"{named} is {kind or 'not a regular file'}, not a format file.")
+        if kind:
+            # TRANSLATORS: {kind} is "a directory", "a character device", "a named pipe (FIFO)", ...
+            raise _not_a_format_file(path, _("{file} is {kind}, not a format file.").format(file=named, kind=_(kind)))
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_a_format_file(path, _("{file} is not a regular file, not a format file.").format(file=named))
         if info.st_size > MAX_FILE:
-            raise _not_a_format_file(path, f"{named} is larger than {_size(MAX_FILE)}, and a format file is a few KB.")
+            raise _not_a_format_file(path, _("{file} is larger than {size}, and a format file is a few KB.").format(
+                file=named, size=_size(MAX_FILE)))
 
     refuse(os.stat(path))
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
@@ -255,12 +279,14 @@ def _read_text(path):
     finally:
         os.close(fd)
     if total > MAX_FILE:
-        raise _not_a_format_file(path, f"{named} is larger than {_size(MAX_FILE)}, and a format file is a few KB.")
+        raise _not_a_format_file(path, _("{file} is larger than {size}, and a format file is a few KB.").format(
+            file=named, size=_size(MAX_FILE)))
     data = b"".join(chunks)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise _not_a_format_file(path, f"{named} is not a text file (byte {err.start + 1} is not UTF-8).") from None
+        raise _not_a_format_file(path, _("{file} is not a text file (byte {byte} is not UTF-8).").format(
+            file=named, byte=err.start + 1)) from None
 
 
 def parse_file(path):
@@ -268,10 +294,11 @@ def parse_file(path):
     try:
         text = _read_text(path)
     except FileNotFoundError:
-        raise FormatError(f"There is no file {path}.", fix="Check the path, or name a tracepoint instead, "
-                         "e.g. python3 -m runner format tcp:tcp_send_reset") from None
+        raise FormatError(_("There is no file {path}.").format(path=path),
+                          fix=_("Check the path, or name a tracepoint instead, e.g. python3 -m runner format "
+                                "tcp:tcp_send_reset")) from None
     except OSError as err:
-        raise FormatError(f"cannot read it ({err.strerror or err})", None, path) from None
+        raise FormatError(_("cannot read it ({reason})").format(reason=err.strerror or err), None, path) from None
     fmt = parse(text, path)
     if path.parent.parent.name and path.name == "format":
         fmt.category = path.parent.parent.name
@@ -280,9 +307,11 @@ def parse_file(path):
 
 def _needs_root(where, tracepoint=None):
     event = "/".join(tracepoint.split(":", 1)) if tracepoint else "<category>/<event>"
-    return TracefsNeedsRoot(f"Reading this kernel's tracepoints needs root: only root may read {where}.",
-                            fix=f"Run it with sudo, or save the format as root (sudo cat /sys/kernel/tracing/events/"
-                                f"{event}/format > saved.format) and read that with --file saved.format.")
+    return TracefsNeedsRoot(_("Reading this kernel's tracepoints needs root: only root may read {path}.").format(
+                                path=where),
+                            fix=_("Run it with sudo, or save the format as root (sudo cat /sys/kernel/tracing/events/"
+                                  "{event}/format > saved.format) and read that with --file saved.format.").format(
+                                      event=event))
 
 
 def _has_events(root):
@@ -307,13 +336,14 @@ def format_path(tracepoint):
     """'category:event' -> the live format file; clear errors for typos, unmounted tracefs, and no root."""
     category, sep, event = tracepoint.partition(":")
     if not sep or not category or not event or "/" in tracepoint:
-        raise FormatError(f"{tracepoint!r} is not a tracepoint name.",
-                         fix="Write it as category:event, e.g. tcp:tcp_send_reset (python3 -m runner format --list tcp).")
+        raise FormatError(_("{name} is not a tracepoint name.").format(name=repr(tracepoint)),
+                          fix=_("Write it as category:event, e.g. tcp:tcp_send_reset (python3 -m runner format --list "
+                                "tcp)."))
     root = tracefs()
     if root is None:
         if _closed():
             raise _needs_root(_closed(), tracepoint)
-        raise NoTracefs("tracefs is not mounted, so this kernel's tracepoints cannot be read.")
+        raise NoTracefs(_("tracefs is not mounted, so this kernel's tracepoints cannot be read."))
     path = root / "events" / category / event / "format"
     try:
         exists = path.exists()
@@ -321,9 +351,11 @@ def format_path(tracepoint):
         raise _needs_root(path.parent, tracepoint) from None
     if not exists:
         close = [tp for tp in list_tracepoints(root) if tp.split(":")[1] == event or tp.startswith(category + ":")]
-        hint = f" Tracepoints in {category}: {', '.join(close[:8])}." if close else ""
-        raise FormatError(f"This kernel has no tracepoint {tracepoint}.{hint}",
-                         fix="List them with: python3 -m runner format --list " + (category or "tcp"))
+        message = _("This kernel has no tracepoint {name}.").format(name=tracepoint)
+        if close:
+            message += _(" Tracepoints in {category}: {names}.").format(category=category, names=", ".join(close[:8]))
+        raise FormatError(message, fix=_("List them with: python3 -m runner format --list {category}").format(
+            category=category or "tcp"))
     return path
 
 
@@ -436,8 +468,8 @@ def c_struct(fmt, name=None, defines=True):
             lines.append(f"    __u8 __pad{pad}[{field.offset - position}];")
             pad += 1
         elif field.offset < position:
-            raise FormatError(f"field {field.name} at offset {field.offset} overlaps the field before it", None,
-                              fmt.name)
+            raise FormatError(_("field {field} at offset {offset} overlaps the field before it").format(
+                field=field.name, offset=field.offset), None, fmt.name)
         decl, comment = _c_member(field)
         lines.append(f"    {decl:<32} /* offset {field.offset:>3}, size {field.size:>2}: {comment} */")
         position = field.offset + field.size
@@ -507,8 +539,9 @@ def ctypes_source(fmt, name=None):
 
 def table(fmt):
     """A human-readable listing of the fields."""
-    rows = [f"{fmt.category + ':' if fmt.category else ''}{fmt.name} (ID {fmt.id}), {len(fmt.fields)} fields, "
-            f"{fmt.size} bytes before any dynamic data", "",
+    rows = [_("{name} (ID {id}), {fields} fields, {size} bytes before any dynamic data").format(
+                name=(fmt.category + ":" if fmt.category else "") + fmt.name, id=fmt.id, fields=len(fmt.fields),
+                size=fmt.size), "",
             f"{'OFFSET':>6} {'SIZE':>4} {'SIGNED':<6} {'FIELD':<24} C TYPE"]
     for f in fmt.fields:
         kind = f.type + (f"[{f.array}]" if f.array else "[]" if f.array == 0 else "")

@@ -251,7 +251,7 @@ def build_parser():
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folded", help=_("a file of folded stacks"))
     p.add_argument("-o", "--output", metavar="SVG", help=_("where to write the SVG (default: the file's name with .svg)"))
-    p.add_argument("--title", default="Flame graph", help=_("the title above the graph"))
+    p.add_argument("--title", default=None, help=_("the title above the graph"))
     add_exercise_parsers(sub)
     p = sub.add_parser("notebook", help=_("JupyterLab on the lesson notebooks, on 127.0.0.1 with a token"),
                        epilog=_(NOTEBOOK_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)

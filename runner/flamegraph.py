@@ -7,6 +7,8 @@ they do (root at the bottom, width as share of samples, hot colours) with the st
 import hashlib
 import html
 
+from .language import _
+
 FRAME = 16  # height of one frame row, in px
 PAD = 10  # margin around the drawing, in px
 FONT = 12  # label font size, in px; one character is about 0.59 of it wide, as flamegraph.pl assumes
@@ -32,13 +34,15 @@ def read_folded(text):
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        stack, _, count = line.rstrip().rpartition(" ")
+        stack, _space, count = line.rstrip().rpartition(" ")
         try:
             stacks[stack] = stacks.get(stack, 0) + int(count)
         except ValueError:
-            raise ValueError(f"line {number}: expected 'frame;frame;... count', got {line!r}") from None
+            raise ValueError(_("line {number}: expected 'frame;frame;... count', got {line}").format(
+                number=number, line=repr(line))) from None
         if not stack:
-            raise ValueError(f"line {number}: no stack before the count in {line!r}")
+            raise ValueError(_("line {number}: no stack before the count in {line}").format(number=number,
+                                                                                          line=repr(line)))
     return stacks
 
 
@@ -73,9 +77,11 @@ def tree(stacks):
     return root, depth
 
 
-def svg(stacks, title="Flame graph", width=1200):
+def svg(stacks, title=None, width=1200):
     """An SVG document drawing the stacks as flamegraph.pl does: root at the bottom, each frame as wide as its share
-    of all samples, children above their parent, siblings sorted by name."""
+    of all samples, children above their parent, siblings sorted by name; the title is "Flame graph" if none is
+    given."""
+    title = _("Flame graph") if title is None else title
     root, depth = tree(stacks)
     total = sum(stacks.values())
     height = (depth + 2) * FRAME + 2 * PAD
@@ -98,8 +104,10 @@ def svg(stacks, title="Flame graph", width=1200):
                 y = PAD + FRAME * (depth - level)
                 left, text = PAD + x * scale, label(name, w)
                 out.append(
-                    f"<g><title>{html.escape(name)} ({count:,} samples, {100 * count / total:.2f}%)</title>"
-                    f'<rect x="{left:.2f}" y="{y}" width="{w:.2f}" height="{FRAME - 1}" '
+                    # TRANSLATORS: a frame's tooltip in the flame graph: its function, its samples, its share of all
+                    "<g><title>" + html.escape(_("{name} ({count} samples, {share:.2f}%)").format(
+                        name=name, count=f"{count:,}", share=100 * count / total)) + "</title>"
+                    + f'<rect x="{left:.2f}" y="{y}" width="{w:.2f}" height="{FRAME - 1}" '
                     f'fill="{colour(name)}" rx="2" ry="2"/>'
                     + (f'<text x="{left + 3:.2f}" y="{y + FRAME - 4}">{html.escape(text)}</text>' if text else "")
                     + "</g>"
@@ -108,7 +116,7 @@ def svg(stacks, title="Flame graph", width=1200):
             x += count
 
     draw(root, 0, 0)
-    summary = f"{total:,} samples" if total else "no samples"
-    out.append(f'<text x="{PAD}" y="{height - PAD - 4}">{summary}</text>')
+    summary = _("{count} samples").format(count=f"{total:,}") if total else _("no samples")
+    out.append(f'<text x="{PAD}" y="{height - PAD - 4}">{html.escape(summary)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

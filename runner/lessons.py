@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EnvironmentNotReady, LessonFailed, UsageError
-from .language import _, current
+from .language import N_, _, current
 
 ROOT = Path(__file__).resolve().parent.parent
 DIR_ENV = "BCC_LESSONS_DIR"  # another lessons folder (the tests' temporary lessons use it)
@@ -133,15 +133,16 @@ class Lesson:
         import importlib
         missing = {}
         for call, sentence in self.bcc_fallbacks.items():
-            module, _, attribute = call.partition(".")
+            module, _dot, attribute = call.partition(".")
             try:
                 found = importlib.import_module(f"bcc.{module}")
             except ModuleNotFoundError as err:
                 if err.name != f"bcc.{module}":
                     raise  # bcc itself: the doctor's and the run's own check says that
-                raise LessonFailed(f"{self.id}'s bcc_fallbacks names {call!r}, but BCC has no module bcc.{module}.",
-                                   fix="Fix the key in lessons.toml: module.Class.call of BCC's Python module, e.g. "
-                                       "table.HashTable.items_lookup_batch.") from None
+                raise LessonFailed(_("{lesson}'s bcc_fallbacks names {call}, but BCC has no module bcc.{module}.")
+                                   .format(lesson=self.id, call=repr(call), module=module),
+                                   fix=_("Fix the key in lessons.toml: module.Class.call of BCC's Python module, e.g. "
+                                         "table.HashTable.items_lookup_batch.")) from None
             for name in attribute.split("."):
                 found = getattr(found, name, None)
             if found is None:
@@ -156,11 +157,14 @@ class Lesson:
         try:
             text = self.text_path.read_text(encoding="utf-8")
         except OSError as err:
-            raise LessonFailed(f"{self.id}'s text {self.readme_path} cannot be read ({err.strerror}).",
-                               fix="Restore it with: git checkout -- " + str(self.readme_path)) from None
+            raise LessonFailed(_("{lesson}'s text {path} cannot be read ({reason}).").format(
+                lesson=self.id, path=self.readme_path, reason=err.strerror),
+                fix=_("Restore it with: git checkout -- {path}").format(path=self.readme_path)) from None
         except UnicodeDecodeError as err:
-            raise LessonFailed(f"{self.id}'s text {self.readme_path} is not UTF-8 text (byte {err.start} is not).",
-                               fix=f"Save it as UTF-8, or restore it with: git checkout -- {self.readme_path}") from None
+            raise LessonFailed(_("{lesson}'s text {path} is not UTF-8 text (byte {byte} is not).").format(
+                lesson=self.id, path=self.readme_path, byte=err.start),
+                fix=_("Save it as UTF-8, or restore it with: git checkout -- {path}").format(
+                    path=self.readme_path)) from None
         body = text.split("\n## ", 1)[0]
         paragraphs = [p.strip() for p in body.split("\n\n")
                       if p.strip() and not p.startswith("#") and not LANGUAGE_LINK.match(p.strip())]
@@ -182,14 +186,18 @@ class Lesson:
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
-        calls = {"load": "the runner calls to compile and attach the program",
-                 GLUE_CALLS[self.events.split(":")[0]]: f'the runner calls for events = "{self.events}" in lessons.toml'}
+        calls = {"load": N_("{lesson}'s glue {path} has no function {name}(), which the runner calls to compile and "
+                            "attach the program.")}
+        calls[GLUE_CALLS[self.events.split(":")[0]]] = N_("{lesson}'s glue {path} has no function {name}(), which the "
+                                                          "runner calls for events = \"{events}\" in lessons.toml.")
         if self.histogram and self.events != "table":  # a map lesson's rows may be the histogram's buckets instead
-            calls["histogram"] = "the runner calls for the histogram lessons.toml declares"
-        for name, why in calls.items():
+            calls["histogram"] = N_("{lesson}'s glue {path} has no function {name}(), which the runner calls for the "
+                                    "histogram lessons.toml declares.")
+        for name, sentence in calls.items():
             if not callable(getattr(module, name, None)):
-                raise LessonFailed(f"{self.id}'s glue {path} has no function {name}(), which {why}.",
-                                   fix=f"Define {name}() in {path.name}, as the lesson's own {self.glue_path.name} does.")
+                raise LessonFailed(_(sentence).format(lesson=self.id, path=path, name=name, events=self.events),
+                                   fix=_("Define {name}() in {file}, as the lesson's own {glue} does.").format(
+                                       name=name, file=path.name, glue=self.glue_path.name))
         module.load = self._checked_load(module.load, path.with_name(self.program_path.name))
         return module
 
@@ -234,14 +242,25 @@ class Lesson:
         with contextlib.suppress(Exception):
             b.cleanup()
         shown = _shown(program)
-        macro, send = ("BPF_RINGBUF_OUTPUT", "ringbuf_output() or ringbuf_reserve()/ringbuf_submit()") if ring \
-            else ("BPF_PERF_OUTPUT", "perf_submit()")
-        kind = "ring buffer" if ring else "perf buffer"
-        has = "declares no" if found is None else f"has {table} as a {type(found).__name__}, not a"
-        raise LessonFailed(f'{self.id} reads its events from the {kind} {table!r} (events = "{self.events}" in '
-                           f"lessons.toml), and {shown} {has} {macro}({table}).",
-                           fix=f"Declare {macro}({table}) in {program.name} and {send} the events to it, "
-                               f"or name the program's own {macro} in the lesson's events key in lessons.toml.")
+        macro = "BPF_RINGBUF_OUTPUT" if ring else "BPF_PERF_OUTPUT"
+        kind = _("ring buffer") if ring else _("perf buffer")
+        if found is None:
+            # TRANSLATORS: {kind} is "ring buffer" or "perf buffer"; {program} the lesson's C file
+            message = _("{lesson} reads its events from the {kind} {name} (events = \"{events}\" in lessons.toml), "
+                        "and {program} declares no {macro}({table}).")
+        else:
+            # TRANSLATORS: {kind} is "ring buffer" or "perf buffer"; {program} the lesson's C file; {type} a BCC class
+            message = _("{lesson} reads its events from the {kind} {name} (events = \"{events}\" in lessons.toml), "
+                        "and {program} has {table} as a {type}, not a {macro}({table}).")
+        if ring:
+            fix = _("Declare {macro}({table}) in {file} and ringbuf_output() or ringbuf_reserve()/ringbuf_submit() the "
+                    "events to it, or name the program's own {macro} in the lesson's events key in lessons.toml.")
+        else:
+            fix = _("Declare {macro}({table}) in {file} and perf_submit() the events to it, or name the program's own "
+                    "{macro} in the lesson's events key in lessons.toml.")
+        raise LessonFailed(message.format(lesson=self.id, kind=kind, name=repr(table), events=self.events,
+                                          program=shown, macro=macro, table=table, type=type(found).__name__),
+                           fix=fix.format(macro=macro, table=table, file=program.name))
 
 
 def _shown(path):
@@ -262,8 +281,9 @@ RESERVED_FLAGS = {"duration", "events", "json", "quiet", "no_workload", "no_code
 EXERCISE_KEYS = {"edit": list, "workload": dict, "duration": (int, float), "interval": (int, float)}
 COLUMN_KEYS = {"key": str, "header": str, "width": int, "format": str}
 FLAG_KEYS = {"name": str, "type": str, "help": str, "default": object}
-FLAG_DEFAULTS = {"int": (int, "a whole number"), "float": ((int, float), "a number"), "str": (str, "a string"),
-                 "bool": (bool, "true or false")}
+FLAG_DEFAULTS = {"int": (int, N_("a whole number")), "float": ((int, float), N_("a number")),
+                 "str": (str, N_("a string")), "bool": (bool, N_("true or false"))}
+KINDS = {int: N_("a whole number"), str: N_("a string"), list: N_("a list"), dict: N_("a table")}  # else a number
 SCALARS = (str, int, float, bool)  # a workload parameter: one of these, or a list of them
 _NAME = re.compile(r"[a-z0-9_]+")  # the folder lesson<number>_<name>, as find() reads it
 _CALL = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # bcc_fallbacks: module.Class.call
@@ -277,24 +297,32 @@ class _Entry:
     def __init__(self, entry, path, index):
         self.entry, self.path = entry, path
         number, name = entry.get("number"), entry.get("name")
-        self.label = f"lesson {number}" if isinstance(number, int) else f"the lesson entry number {index + 1}"
+        # TRANSLATORS: who the sentences below speak of: an entry of lessons.toml, by its number and name
+        self.label = _("lesson {number}").format(number=number) if isinstance(number, int) else \
+            _("the lesson entry number {index}").format(index=index + 1)
         if isinstance(name, str):
             self.label += f" ({name})"
 
     def fail(self, sentence, fix):
-        raise LessonFailed(f"{self.path}: {self.label} {sentence}", fix=fix)
+        """sentence: what is wrong, said of the lesson ("has number = 0, which should be 1 or more.")."""
+        # TRANSLATORS: {lesson} is "lesson N (name)", {sentence} what is wrong with it ("lacks the key 'title'.")
+        raise LessonFailed(_("{path}: {lesson} {sentence}").format(path=self.path, lesson=self.label,
+                                                                   sentence=sentence), fix=fix)
 
     def typed(self, key, value, kind, where=""):
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            want = {int: "a whole number", str: "a string", list: "a list", dict: "a table"}.get(kind, "a number")
-            self.fail(f"has {where}{key} = {value!r}, which should be {want}.", "Fix that line of lessons.toml.")
+            want = _(KINDS.get(kind, N_("a number")))
+            # TRANSLATORS: this and the sentences like it follow a lesson's name ("lesson N (name) has ..."); {where}
+            # is empty or a table's name with a dot, e.g. "columns."
+            self.fail(_("has {where}{key} = {value}, which should be {want}.").format(
+                where=where, key=key, value=repr(value), want=want), _("Fix that line of lessons.toml."))
         return value
 
     def strings(self, key, items, where=""):
         for item in items:
             if not isinstance(item, str):
-                self.fail(f"has {where}{key} entry {item!r}, which should be a string.", "Fix that line of lessons.toml "
-                          "(quote it).")
+                self.fail(_("has {where}{key} entry {item}, which should be a string.").format(
+                    where=where, key=key, item=repr(item)), _("Fix that line of lessons.toml (quote it)."))
         return list(items)
 
     def parameters(self, key, table):
@@ -302,20 +330,22 @@ class _Entry:
         for name, value in table.items():
             values = value if isinstance(value, list) else [value]
             if not all(isinstance(v, SCALARS) for v in values):
-                self.fail(f"has {key}.{name} = {value!r}, which should be a string, a number, true or false, or a list "
-                          "of them.", "The workload's run() gets each as a command-line flag: fix that line of "
-                          "lessons.toml.")
+                self.fail(_("has {key}.{name} = {value}, which should be a string, a number, true or false, or a list "
+                            "of them.").format(key=key, name=name, value=repr(value)),
+                          _("The workload's run() gets each as a command-line flag: fix that line of lessons.toml."))
         return table
 
     def at_least(self, key, value, least, where=""):
         if value < least:
-            self.fail(f"has {where}{key} = {value!r}, which should be {least} or more.", "Fix that line of lessons.toml.")
+            self.fail(_("has {where}{key} = {value}, which should be {least} or more.").format(
+                where=where, key=key, value=repr(value), least=least), _("Fix that line of lessons.toml."))
 
     def known(self, table, keys, where=""):
         for key in table:
             if key not in keys:
-                self.fail(f"has an unknown key {where}{key!r}.", f"Use one of {', '.join(sorted(keys))} "
-                          "(the comment at the top of lessons.toml says what each means).")
+                self.fail(_("has an unknown key {where}{key}.").format(where=where, key=repr(key)),
+                          _("Use one of {keys} (the comment at the top of lessons.toml says what each means).").format(
+                              keys=", ".join(sorted(keys))))
 
 
 def _columns(e, raw):
@@ -328,14 +358,16 @@ def _columns(e, raw):
         e.known(item, COLUMN_KEYS, "columns.")
         for key, kind in COLUMN_KEYS.items():
             if key not in item:
-                e.fail(f"declares a column without {key!r}: {item!r}.", "Give each declared column key, header, "
-                       'width and format, e.g. { key = "ms", header = "MS", width = 10, format = "%.3f" }.')
+                e.fail(_("declares a column without {key}: {item}.").format(key=repr(key), item=repr(item)),
+                       _("Give each declared column key, header, width and format, e.g. {example}.").format(
+                           example='{ key = "ms", header = "MS", width = 10, format = "%.3f" }'))
             e.typed(key, item[key], kind, "columns.")
         e.at_least("width", item["width"], 0, "columns.")
         if not _FORMAT.fullmatch(item["format"].replace("%%", "")):
-            e.fail(f"has columns.format = {item['format']!r}, which should be one printf conversion such as %d, %s or "
-                   "%.3f.", f"The column {item['key']!r} prints as format % value: give it one conversion (%% for a "
-                   "percent sign).")
+            e.fail(_("has columns.format = {format}, which should be one printf conversion such as %d, %s or %.3f.")
+                   .format(format=repr(item["format"])),
+                   _("The column {key} prints as format % value: give it one conversion (%% for a percent sign).")
+                   .format(key=repr(item["key"])))
         keys.append(item["key"])
         formats[item["key"]] = (item["header"], item["width"], item["format"])
     return keys, formats
@@ -344,8 +376,9 @@ def _columns(e, raw):
 def _sentences(e, table):
     for key, sentence in table.items():
         if not _CALL.fullmatch(key):
-            e.fail(f"has bcc_fallbacks key {key!r}, which should name module.Class.call (a call of BCC's Python "
-                   "module).", "e.g. \"table.HashTable.items_lookup_batch\" = \"the sentence said where bcc lacks it\"")
+            e.fail(_("has bcc_fallbacks key {key}, which should name module.Class.call (a call of BCC's Python "
+                     "module).").format(key=repr(key)),
+                   _("e.g. \"table.HashTable.items_lookup_batch\" = \"the sentence said where bcc lacks it\""))
         e.typed(f"bcc_fallbacks.{key!r}", sentence, str)
     return dict(table)
 
@@ -355,50 +388,61 @@ def _lesson(e, home):
     e.known(entry, {**REQUIRED, **OPTIONAL})
     for key, kind in REQUIRED.items():
         if key not in entry:
-            e.fail(f"lacks the key {key!r}.", "Add it (the comment at the top of lessons.toml says what each means).")
+            e.fail(_("lacks the key {key}.").format(key=repr(key)),
+                   _("Add it (the comment at the top of lessons.toml says what each means)."))
         e.typed(key, entry[key], kind)
     for key, kind in OPTIONAL.items():
         if key in entry:
             e.typed(key, entry[key], kind)
     e.at_least("number", entry["number"], 1)
     if not _NAME.fullmatch(entry["name"]):
-        e.fail(f"has name = {entry['name']!r}, which should be lower-case letters, digits and _.", "The name makes the "
-               "folder lesson<number>_<name> and the files <name>.c and <name>.py: rename them all alike.")
+        e.fail(_("has name = {name}, which should be lower-case letters, digits and _.").format(
+                   name=repr(entry["name"])),
+               _("The name makes the folder lesson<number>_<name> and the files <name>.c and <name>.py: rename them "
+                 "all alike."))
     for key in ("prefers", "ids"):
         e.strings(key, entry.get(key, []))
     if "workload" in entry:
         e.parameters("workload", entry["workload"])
     if entry.get("needs_pid") and "pid" not in entry.get("options", []):
-        e.fail("has needs_pid = true but does not take the option \"pid\".", "Add \"pid\" to its options: its "
-               "load(pid=) gets the learner's --pid, or the pid of the workload the runner holds at its start.")
+        e.fail(_("has needs_pid = true but does not take the option \"pid\"."),
+               _("Add \"pid\" to its options: its load(pid=) gets the learner's --pid, or the pid of the workload the "
+                 "runner holds at its start."))
     if not _EVENTS.fullmatch(entry["events"]):
-        e.fail(f"has an unknown events source {entry['events']!r}.", "Use trace_pipe, perf:<table> (the name in the "
-               "program's BPF_PERF_OUTPUT(<table>)), ringbuf:<table> (its BPF_RINGBUF_OUTPUT(<table>, pages)) or table.")
+        e.fail(_("has an unknown events source {events}.").format(events=repr(entry["events"])),
+               _("Use trace_pipe, perf:<table> (the name in the program's BPF_PERF_OUTPUT(<table>)), ringbuf:<table> "
+                 "(its BPF_RINGBUF_OUTPUT(<table>, pages)) or table."))
     options, flags = [], []
     for option in entry.get("options", []):
         if isinstance(option, str):
             if option not in OPTIONS:
-                e.fail(f"accepts an unknown option {option!r}.", f"Use {' or '.join(OPTIONS)}, or declare the lesson's "
-                       'own: { name = "size", type = "int", default = 64, help = "..." }.')
+                # TRANSLATORS: {options} is the runner's option names joined by " or ": pid or probe or pages
+                e.fail(_("accepts an unknown option {option}.").format(option=repr(option)),
+                       _("Use {options}, or declare the lesson's own: {example}.").format(
+                           options=" or ".join(OPTIONS),
+                           example='{ name = "size", type = "int", default = 64, help = "..." }'))
             options.append(option)
             continue
         e.typed("options entry", option, dict)
         e.known(option, FLAG_KEYS, "options.")
         for key in ("name", "type", "help"):
             if key not in option:
-                e.fail(f"declares an option without {key!r}: {option!r}.", "Give each of the lesson's own options "
-                       "a name, a type (int, float, str or bool) and a help sentence.")
+                e.fail(_("declares an option without {key}: {option}.").format(key=repr(key), option=repr(option)),
+                       _("Give each of the lesson's own options a name, a type (int, float, str or bool) and a help "
+                         "sentence."))
             e.typed(key, option[key], str, "options.")
         if option["type"] not in FLAG_TYPES or not re.fullmatch(r"[a-z][a-z0-9_]*", option["name"]) \
                 or option["name"] in RESERVED_FLAGS:
-            e.fail(f"declares the option {option['name']!r} of type {option['type']!r}.", "Name it in lower case "
-                   f"(not one of the runner's own: {', '.join(sorted(RESERVED_FLAGS))}) and type it int, float, str "
-                   "or bool.")
+            e.fail(_("declares the option {name} of type {type}.").format(name=repr(option["name"]),
+                                                                          type=repr(option["type"])),
+                   _("Name it in lower case (not one of the runner's own: {reserved}) and type it int, float, str or "
+                     "bool.").format(reserved=", ".join(sorted(RESERVED_FLAGS))))
         kind, want = FLAG_DEFAULTS[option["type"]]
         default = option.get("default")
         if default is not None and (not isinstance(default, kind) or isinstance(default, bool) != (kind is bool)):
-            e.fail(f"declares the option {option['name']!r} of type {option['type']!r} with default = {default!r}, "
-                   f"which should be {want}.", "Give the default the option's type, or leave it out.")
+            e.fail(_("declares the option {name} of type {type} with default = {default}, which should be {want}.")
+                   .format(name=repr(option["name"]), type=repr(option["type"]), default=repr(default), want=_(want)),
+                   _("Give the default the option's type, or leave it out."))
         flags.append(Flag(option["name"], option["type"], _(option["help"]), option.get("default")))
     keys, formats = _columns(e, entry["columns"])
     meta = dict(entry.get("exercise", {}))
@@ -408,14 +452,14 @@ def _lesson(e, home):
             e.typed(key, meta[key], kind, "exercise.")
     for name in e.strings("edit", meta.get("edit", []), "exercise."):
         if not name or "/" in name or name in (".", ".."):
-            e.fail(f"has exercise.edit entry {name!r}, which should be a file name in the exercise folder.",
-                   "Name a file the learner edits there, e.g. the lesson's <name>.c.")
+            e.fail(_("has exercise.edit entry {name}, which should be a file name in the exercise folder.").format(
+                name=repr(name)), _("Name a file the learner edits there, e.g. the lesson's <name>.c."))
     if "workload" in meta:
         e.parameters("exercise.workload", meta["workload"])
     for key in ("duration", "interval"):
         if key in meta and not meta[key] > 0:
-            e.fail(f"has exercise.{key} = {meta[key]!r}, which should be more than 0 seconds.",
-                   "Fix that line of lessons.toml.")
+            e.fail(_("has exercise.{key} = {value}, which should be more than 0 seconds.").format(
+                key=key, value=repr(meta[key])), _("Fix that line of lessons.toml."))
     # the sentences in the runner's language (scripts/translations.py puts them in the catalog)
     lesson = Lesson(number=entry["number"], name=entry["name"], title=_(entry["title"]), teaches=_(entry["teaches"]),
                     events=entry["events"], columns=keys, home=home, prefers=list(entry.get("prefers", [])),
@@ -433,8 +477,9 @@ def _lesson(e, home):
         needed.append(lesson.workload_path)
     for path in needed:
         if not path.is_file():
-            e.fail(f"has no file {path}.", f"Restore it (git checkout -- {path}), or fix the lesson's name and "
-                   "number in lessons.toml (the folder is lesson<number>_<name>).")
+            e.fail(_("has no file {path}.").format(path=path),
+                   _("Restore it (git checkout -- {path}), or fix the lesson's name and number in lessons.toml (the "
+                     "folder is lesson<number>_<name>).").format(path=path))
     _readable(e, lesson.readme_path)
     return lesson
 
@@ -444,11 +489,12 @@ def _readable(e, path):
     try:
         path.read_text()
     except OSError as err:
-        e.fail(f"cannot read its {path.name} {path} ({err.strerror}).",
-               f"Make it readable (chmod a+r {path}), or restore it (git checkout -- {path}).")
+        e.fail(_("cannot read its {file} {path} ({reason}).").format(file=path.name, path=path, reason=err.strerror),
+               _("Make it readable (chmod a+r {path}), or restore it (git checkout -- {path}).").format(path=path))
     except UnicodeDecodeError as err:
-        e.fail(f"has a {path.name} that is not UTF-8 text ({path}, byte {err.start}).",
-               f"Save it as UTF-8, or restore it (git checkout -- {path}).")
+        e.fail(_("has a {file} that is not UTF-8 text ({path}, byte {byte}).").format(file=path.name, path=path,
+                                                                                   byte=err.start),
+               _("Save it as UTF-8, or restore it (git checkout -- {path}).").format(path=path))
 
 
 def toml():
@@ -463,9 +509,11 @@ def toml():
         return tomli
     except ModuleNotFoundError:
         import platform
-        raise EnvironmentNotReady(f"Reading lessons/lessons.toml needs tomllib (Python 3.11 and later) or the tomli "
-                                  f"package, and this Python {platform.python_version()} has neither.",
-                                  fix="sudo make setup installs tomli into .venv; run the runner with .venv/bin/python") from None
+        raise EnvironmentNotReady(_("Reading lessons/lessons.toml needs tomllib (Python 3.11 and later) or the tomli "
+                                    "package, and this Python {version} has neither.").format(
+                                        version=platform.python_version()),
+                                  fix=_("sudo make setup installs tomli into .venv; run the runner with "
+                                        ".venv/bin/python")) from None
 
 
 def load_all(path=None):
@@ -475,19 +523,23 @@ def load_all(path=None):
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise LessonFailed(f"The lesson list {path} is missing.", fix="Restore it with: git checkout -- lessons/lessons.toml")
+        raise LessonFailed(_("The lesson list {path} is missing.").format(path=path),
+                           fix=_("Restore it with: git checkout -- {path}").format(path="lessons/lessons.toml"))
     except tomllib.TOMLDecodeError as err:
-        raise LessonFailed(f"The lesson list {path} is not valid TOML ({err}).", fix="Fix the line it names, or restore it with git checkout.")
+        raise LessonFailed(_("The lesson list {path} is not valid TOML ({error}).").format(path=path, error=err),
+                           fix=_("Fix the line it names, or restore it with git checkout."))
     entries = data.get("lesson", [])
     if not entries or not isinstance(entries, list):
-        raise LessonFailed(f"The lesson list {path} has no [[lesson]] entries.", fix="Restore it with: git checkout -- lessons/lessons.toml")
+        raise LessonFailed(_("The lesson list {path} has no [[lesson]] entries.").format(path=path),
+                           fix=_("Restore it with: git checkout -- {path}").format(path="lessons/lessons.toml"))
     lessons, seen = [], {}
     for index, entry in enumerate(entries):
         e = _Entry(entry, path, index)
         lesson = _lesson(e, path.parent)
         if lesson.number in seen:
-            e.fail(f"has the number {lesson.number}, which lesson {seen[lesson.number]} already has.",
-                   "Give every lesson its own number.")
+            e.fail(_("has the number {number}, which lesson {other} already has.").format(number=lesson.number,
+                                                                                          other=seen[lesson.number]),
+                   _("Give every lesson its own number."))
         seen[lesson.number] = lesson.name
         lessons.append(lesson)
     return sorted(lessons, key=lambda lesson: lesson.number)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import EnvironmentNotReady, UsageError
+from .language import _, ngettext
 
 MARKER = b"#define BPF_TABLE("  # in helpers.h since bcc's first release, and in no other text libbcc holds
 COMMAND = "python3 -m runner macros"
@@ -74,7 +75,8 @@ class Helpers:
 
     @property
     def label(self):
-        return f"bcc {self.version}" if self.version else "this bcc"
+        # TRANSLATORS: the bcc installed here, when its version is unknown ("this bcc defines BPF_HASH ...")
+        return f"bcc {self.version}" if self.version else _("this bcc")
 
     def refs(self, names):
         return {ref for name in names for d in self.defs[name] for ref in d.refs}
@@ -122,9 +124,13 @@ class Helpers:
         import difflib
         close = difflib.get_close_matches(typed.upper(), self.top_level(), n=3, cutoff=0.7)
         close = close or difflib.get_close_matches("BPF_" + typed.upper(), self.top_level(), n=3, cutoff=0.7)
-        raise UsageError(f"{self.label}'s helpers.h defines no macro named {typed!r}.",
-                         fix=(f"Did you mean {join(close, 'or')}? " if close else "")
-                         + f"{COMMAND} lists the BPF_* macros it defines.")
+        if close:
+            fix = _("Did you mean {names}? {command} lists the BPF_* macros it defines.").format(
+                names=join(close, "or"), command=COMMAND)
+        else:
+            fix = _("{command} lists the BPF_* macros it defines.").format(command=COMMAND)
+        raise UsageError(_("{bcc}'s helpers.h defines no macro named {name}.").format(bcc=self.label, name=repr(typed)),
+                         fix=fix)
 
     def top_level(self):
         """The BPF_* macros a program writes: those that are no other macro's own helper (as BPF_HASH1 is BPF_HASH's)."""
@@ -145,17 +151,23 @@ class Helpers:
         bases = sorted((b for b in expands if b not in shown), key=self.position)
         if bases:
             users = list(dict.fromkeys(user for base in bases for user in expands[base]))
-            out += ["", f"{join(users)} expand{'s' if len(users) == 1 else ''} to {join(bases)}:", ""]
+            out += ["", ngettext("{users} expands to {bases}:", "{users} expand to {bases}:", len(users))
+                    .format(users=join(users), bases=join(bases)), ""]
             out += self.block(bases)
             shown |= set(bases)
         further = sorted(self.refs(bases) - shown, key=self.position)
         if further:
-            out += ["", f"One level further: {COMMAND} {' '.join(further)}"]
+            out += ["", _("One level further: {command} {names}").format(command=COMMAND, names=" ".join(further))]
         return out
 
 
 def join(names, last="and"):
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+    """A, B and C (or, with last="or": A, B or C)."""
+    if len(names) == 1:
+        return names[0]
+    # TRANSLATORS: {names} is macro names joined by ", ", {last} the last one: "BPF_HASH, BPF_ARRAY and BPF_TABLE"
+    pattern = _("{names} or {last}") if last == "or" else _("{names} and {last}")
+    return pattern.format(names=", ".join(names[:-1]), last=names[-1])
 
 
 def used_in(program_text, helpers):
@@ -198,17 +210,20 @@ def installed():
     try:
         finding = check_bcc()
     except OSError as err:  # the module is there, but its ctypes.CDLL("libbcc.so.0") failed
-        raise EnvironmentNotReady(f"BCC's Python module is installed, but its library libbcc could not be loaded "
-                                  f"({err}).", fix=f"{SETUP} (or: sudo apt install libbpfcc; Fedora: sudo dnf "
-                                                   "install bcc)") from None
+        raise EnvironmentNotReady(_("BCC's Python module is installed, but its library libbcc could not be loaded "
+                                    "({error}).").format(error=err),
+                                  fix=_("{setup} (or: sudo apt install libbpfcc; Fedora: sudo dnf install bcc)")
+                                  .format(setup=SETUP)) from None
     if finding.status != "ok":
         raise EnvironmentNotReady(finding.detail[0].upper() + finding.detail[1:] + ".", fix=finding.fix)
     import bcc
     from bcc import libbcc
     path = mapped_file(libbcc.lib)
     if path is None:
-        raise EnvironmentNotReady(f"Could not tell which file BCC's Python module loaded as {libbcc.lib._name}.",
-                                  fix=f"Name it: {COMMAND} --libbcc PATH (ldconfig -p | grep libbcc lists them).")
+        raise EnvironmentNotReady(_("Could not tell which file BCC's Python module loaded as {name}.")
+                                  .format(name=libbcc.lib._name),
+                                  fix=_("Name it: {command} --libbcc PATH (ldconfig -p | grep libbcc lists them).")
+                                  .format(command=COMMAND))
     return getattr(bcc, "__version__", None), path
 
 
@@ -223,25 +238,21 @@ def load(libbcc=None):
     if libbcc is None:
         from .doctor import SETUP
         version, path, problem = *installed(), EnvironmentNotReady
-        fix = f"Reinstall BCC from your OS's packages ({SETUP}), or read src/cc/export/helpers.h of bcc {version} " \
-              "at https://github.com/iovisor/bcc."
+        fix = _("Reinstall BCC from your OS's packages ({setup}), or read src/cc/export/helpers.h of bcc {version} "
+                "at https://github.com/iovisor/bcc.").format(setup=SETUP, version=version)
     else:
         version, path, problem = version_in_name(libbcc), libbcc, UsageError
-        fix = "Give a libbcc file: ldconfig -p | grep libbcc lists this machine's."
+        fix = _("Give a libbcc file: ldconfig -p | grep libbcc lists this machine's.")
     try:
         with open(path, "rb") as library:
             data = library.read()
     except OSError as err:
-        raise problem(f"Could not read {path} ({err.strerror}).", fix=fix) from None
+        raise problem(_("Could not read {path} ({reason}).").format(path=path, reason=err.strerror), fix=fix) from None
     text = helpers_text(data)
     if text is None:
-        raise problem(f"{path} holds no copy of BCC's helpers.h (no '{MARKER.decode()}' in it), so its macros cannot "
-                      "be shown.", fix=fix)
+        raise problem(_("{path} holds no copy of BCC's helpers.h (no '{marker}' in it), so its macros cannot be "
+                        "shown.").format(path=path, marker=MARKER.decode()), fix=fix)
     return Helpers(text, path, version)
-
-
-def where(helpers):
-    return f"in its helpers.h, read from {helpers.path}"
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -250,7 +261,8 @@ def show(names, libbcc=None):
     """python3 -m runner macros [NAME ...] [--libbcc PATH]"""
     helpers = load(libbcc)
     if not names:
-        print(f"{helpers.label} defines these BPF_* macros {where(helpers)}; {COMMAND} NAME shows one:\n")
+        print(_("{bcc} defines these BPF_* macros in its helpers.h, read from {path}; {command} NAME shows one:")
+              .format(bcc=helpers.label, path=helpers.path, command=COMMAND) + "\n")
         line = ""
         for name in helpers.top_level():
             if line and len(line) + 1 + len(name) > 100:
@@ -260,7 +272,8 @@ def show(names, libbcc=None):
         print(line)
         return 0
     wanted = list(dict.fromkeys(helpers.resolve(name) for name in names))
-    print(f"{helpers.label} defines {join(wanted)} {where(helpers)}:")
+    print(_("{bcc} defines {names} in its helpers.h, read from {path}:").format(bcc=helpers.label, names=join(wanted),
+                                                                                path=helpers.path))
     print("\n".join(helpers.describe(wanted)))
     return 0
 
@@ -269,11 +282,14 @@ def show_lesson(lesson, libbcc=None):
     """python3 -m runner show LESSON --macros: the BPF_* macros the lesson's C program uses."""
     helpers = load(libbcc)
     used = used_in(lesson.program_path.read_text(), helpers)
-    program = f"{lesson.id}'s {lesson.program_path.name}"
+    # TRANSLATORS: a lesson's C program, e.g. "lesson3's program.c"
+    program = _("{lesson}'s {file}").format(lesson=lesson.id, file=lesson.program_path.name)
     if not used:
-        print(f"{program} uses none of the BPF_* macros {helpers.label} defines {where(helpers)}.")
+        print(_("{program} uses none of the BPF_* macros {bcc} defines in its helpers.h, read from {path}.")
+              .format(program=program, bcc=helpers.label, path=helpers.path))
         return 0
-    print(f"{program} uses {join(used)}. {helpers.label} defines {'it' if len(used) == 1 else 'them'} "
-          f"{where(helpers)}:")
+    print(ngettext("{program} uses {names}. {bcc} defines it in its helpers.h, read from {path}:",
+                   "{program} uses {names}. {bcc} defines them in its helpers.h, read from {path}:", len(used))
+          .format(program=program, names=join(used), bcc=helpers.label, path=helpers.path))
     print("\n".join(helpers.describe(used)))
     return 0

@@ -11,6 +11,7 @@ import time
 
 from . import signals
 from .errors import EnvironmentNotReady
+from .language import _
 
 
 class Source:
@@ -48,9 +49,10 @@ class TracePipe(Source):
         except OSError as err:
             if err.errno != errno.EBUSY:
                 raise
-            raise EnvironmentNotReady("Another program is reading the kernel's trace_pipe, which this kernel lets "
-                                      "only one reader open at a time.", fix="Stop the other reader (another run of this "
-                                      "lesson, its glue run alone, a cat of trace_pipe), then run again.") from err
+            raise EnvironmentNotReady(_("Another program is reading the kernel's trace_pipe, which this kernel lets "
+                                        "only one reader open at a time."),
+                                      fix=_("Stop the other reader (another run of this lesson, its glue run alone, a "
+                                            "cat of trace_pipe), then run again.")) from err
         self._read_all()  # lines left from before this run are not this run's events
 
     def _read_all(self):

@@ -18,11 +18,12 @@ import os
 from pathlib import Path
 
 from .errors import LessonFailed, UsageError
+from .language import N_, _
 
 PROC = Path("/proc")
 PF_KTHREAD = 0x00200000  # in /proc/PID/stat's flags: a kernel thread
 CAP_SYS_PTRACE = 19
-RUNNING_FIX = "Give the pid of a running process (ps -e lists them; pgrep NAME finds one)."
+RUNNING_FIX = N_("Give the pid of a running process (ps -e lists them; pgrep NAME finds one).")
 
 OPTION_OF = {"pid": "pid", "binary": "probe", "function": "probe"}  # load()'s keyword -> the lesson's option
 
@@ -31,8 +32,8 @@ def parse_probe(text):
     """BINARY:FUNCTION (as BCC's tools write it, e.g. /usr/bin/bash:readline) -> (binary, function)."""
     binary, sep, function = text.rpartition(":")
     if not sep or not binary or not function:
-        raise UsageError(f"--probe {text!r} is not BINARY:FUNCTION.",
-                         fix="Name a program and one of its functions, e.g. --probe /usr/bin/python3:Py_GetVersion")
+        raise UsageError(_("--probe {text} is not BINARY:FUNCTION.").format(text=repr(text)),
+                         fix=_("Name a program and one of its functions, e.g. --probe /usr/bin/python3:Py_GetVersion"))
     return binary, function
 
 
@@ -51,9 +52,13 @@ def check_accepted(lesson, values):
     or a thread."""
     refused = sorted({"--" + OPTION_OF[k] for k in values if k in OPTION_OF and OPTION_OF[k] not in lesson.options})
     if refused:
-        raise UsageError(f"{lesson.id} does not take {' or '.join(refused)}.",
-                         fix="Leave the option out, or run a lesson that traces a process or a program "
-                             "(python3 -m runner list).")
+        if len(refused) == 1:
+            message = _("{lesson} does not take {option}.").format(lesson=lesson.id, option=refused[0])
+        else:  # --pid and --probe, the only two
+            message = _("{lesson} does not take {option} or {other}.").format(lesson=lesson.id, option=refused[0],
+                                                                             other=refused[1])
+        raise UsageError(message, fix=_("Leave the option out, or run a lesson that traces a process or a program "
+                                        "(python3 -m runner list)."))
     if values.get("pid") is not None:
         check_pid(values["pid"])
 
@@ -89,10 +94,11 @@ def _named(pid, info=None):
 
 def _exited(pid, found, info):
     if found is None:
-        return UsageError(f"Process {pid} has exited since the run began: there is no process left to probe.",
-                          fix=RUNNING_FIX)
-    return UsageError(f"Process {_named(pid, info)} has exited: it is a zombie, kept only until its parent (pid "
-                      f"{found[1]}) collects its exit status, and it runs no code a probe could see.", fix=RUNNING_FIX)
+        return UsageError(_("Process {pid} has exited since the run began: there is no process left to probe.")
+                          .format(pid=pid), fix=_(RUNNING_FIX))
+    return UsageError(_("Process {process} has exited: it is a zombie, kept only until its parent (pid {parent}) "
+                        "collects its exit status, and it runs no code a probe could see.")
+                      .format(process=_named(pid, info), parent=found[1]), fix=_(RUNNING_FIX))
 
 
 def check_pid(pid):
@@ -105,9 +111,11 @@ def check_pid(pid):
         raise _exited(pid, found, info)
     tgid = info.get("Tgid")
     if tgid and tgid != str(pid):
-        raise UsageError(f"{pid} is a thread of process {_named(tgid)}, not a process: --pid takes a process id, and a "
-                         "probe for one thread counts its whole process anyway, under the process's pid.",
-                         fix=f"Give --pid {tgid} (the Tgid line of /proc/{pid}/status names the process of a thread).")
+        raise UsageError(_("{pid} is a thread of process {process}, not a process: --pid takes a process id, and a "
+                           "probe for one thread counts its whole process anyway, under the process's pid.")
+                         .format(pid=pid, process=_named(tgid)),
+                         fix=_("Give --pid {tgid} (the Tgid line of /proc/{pid}/status names the process of a "
+                               "thread).").format(tgid=tgid, pid=pid))
 
 
 def ptrace_refusal(pid):
@@ -137,36 +145,39 @@ def unprobeable(pid):
     if found is None or found[0] in "ZX":
         return _exited(pid, found, info)
     if found[2] & PF_KTHREAD:
-        return UsageError(f"Process {_named(pid, info)} is a kernel thread: it runs no program code, so a probe in a "
-                          "program (a uprobe) never fires in it.", fix=RUNNING_FIX)
+        return UsageError(_("Process {process} is a kernel thread: it runs no program code, so a probe in a program "
+                            "(a uprobe) never fires in it.").format(process=_named(pid, info)), fix=_(RUNNING_FIX))
     refusal = ptrace_refusal(pid)
     if not isinstance(refusal, PermissionError):
         return None
     code = errno.errorcode.get(refusal.errno, "EACCES")
     own = status("self")
     if _has_capability(own, CAP_SYS_PTRACE):
-        because = ("although the runner holds CAP_SYS_PTRACE, so a security module (such as Landlock, Yama, SELinux or "
-                   "AppArmor) protects that process from it")
-        fix = ("Probe a process the runner may inspect (sudo cat /proc/PID/maps works for it), e.g. one you started; "
-               "without --pid the lesson traces every process.")
+        message = _("Process {process} cannot be probed: the kernel refused the runner ptrace access to it ({code}, "
+                    "the check perf_event_open() makes for a probe of one process; /proc/{pid}/maps is closed to it "
+                    "too), although the runner holds CAP_SYS_PTRACE, so a security module (such as Landlock, Yama, "
+                    "SELinux or AppArmor) protects that process from it.")
+        fix = _("Probe a process the runner may inspect (sudo cat /proc/PID/maps works for it), e.g. one you started; "
+                "without --pid the lesson traces every process.")
     else:
-        because = (f"because the runner lacks CAP_SYS_PTRACE, which the kernel asks for to probe a process of another "
-                   f"user (it runs as uid {info.get('Uid', '?').split()[0]}) or one with capabilities the runner lacks")
-        fix = "Run the runner as root with its capabilities (sudo), or probe one of your own processes."
-    return LessonFailed(f"Process {_named(pid, info)} cannot be probed: the kernel refused the runner ptrace access to "
-                        f"it ({code}, the check perf_event_open() makes for a probe of one process; /proc/{pid}/maps is "
-                        f"closed to it too), {because}.", fix=fix)
+        message = _("Process {process} cannot be probed: the kernel refused the runner ptrace access to it ({code}, "
+                    "the check perf_event_open() makes for a probe of one process; /proc/{pid}/maps is closed to it "
+                    "too), because the runner lacks CAP_SYS_PTRACE, which the kernel asks for to probe a process of "
+                    "another user (it runs as uid {uid}) or one with capabilities the runner lacks.")
+        fix = _("Run the runner as root with its capabilities (sudo), or probe one of your own processes.")
+    return LessonFailed(message.format(process=_named(pid, info), code=code, pid=pid,
+                                       uid=info.get("Uid", "?").split()[0]), fix=fix)
 
 
 def explain(cause):
     """A UsageError for a load that failed because a target is missing, or None if it failed otherwise."""
     if isinstance(cause, ProcessLookupError):
-        return UsageError(str(cause), fix="Give the pid of a running process (ps -e lists them; pgrep NAME finds one).")
+        return UsageError(str(cause), fix=_(RUNNING_FIX))
     if isinstance(cause, FileNotFoundError):
-        return UsageError(str(cause), fix="Give the program's full path, e.g. --probe $(command -v bash):readline")
+        return UsageError(str(cause), fix=_("Give the program's full path, e.g. --probe $(command -v bash):readline"))
     if type(cause) is LookupError and len(cause.args) == 2:  # the glue's own (sentence, fix)
         return UsageError(str(cause.args[0]), fix=str(cause.args[1]))
     if type(cause) is LookupError:
-        return UsageError(str(cause), fix="Choose a function the file exports: nm -D --defined-only BINARY "
-                                          "lists them (a stripped program keeps only those).")
+        return UsageError(str(cause), fix=_("Choose a function the file exports: nm -D --defined-only BINARY "
+                                            "lists them (a stripped program keeps only those)."))
     return None

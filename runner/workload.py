@@ -130,13 +130,18 @@ def _value(text):
 
 
 def main(argv=None):
+    # the workload's sentences (its report's "what", its help and errors) in the runner's language, which LANGUAGE
+    # passes on: the catalog of runner/language.py, bound here without importing the runner
+    gettext.bindtextdomain("bcc-lessons", str(Path(__file__).resolve().with_name("locale")))
+    gettext.textdomain("bcc-lessons")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      usage="workload.py LESSON_FOLDER/workload.py [--param VALUE ...]")
-    parser.add_argument("path", help="a lesson's workload.py")
-    parser.add_argument("--hold", action="store_true", help="wait for a line on stdin before run() (probes attach)")
+    parser.add_argument("path", help=gettext.gettext("a lesson's workload.py"))
+    parser.add_argument("--hold", action="store_true",
+                        help=gettext.gettext("wait for a line on stdin before run() (probes attach)"))
     args, rest = parser.parse_known_args(argv)
     if len(rest) % 2 or not all(flag.startswith("--") for flag in rest[::2]):
-        parser.error("parameters come in pairs: --name value")
+        parser.error(gettext.gettext("parameters come in pairs: --name value"))
     params = {flag[2:].replace("-", "_"): _value(value) for flag, value in zip(rest[::2], rest[1::2])}
     die_with_parent()
     signal.signal(signal.SIGTERM, end_group)
@@ -149,10 +154,6 @@ def main(argv=None):
     # (or "<...>") than the old name. A select(), not time.sleep(): that is a clock_nanosleep(), which a lesson
     # counting sleeps would count.
     select.select([], [], [], 0.005)
-    # the workload's sentences (its report's "what") in the runner's language, which LANGUAGE passes on: the
-    # catalog of runner/language.py, bound here without importing the runner
-    gettext.bindtextdomain("bcc-lessons", str(Path(__file__).resolve().with_name("locale")))
-    gettext.textdomain("bcc-lessons")
     spec = importlib.util.spec_from_file_location("lesson_workload", args.path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

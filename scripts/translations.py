@@ -32,6 +32,7 @@ TOML_KEYS = ("title", "teaches", "fallback", "hint", "flamegraph")  # histogram:
 def sources():
     """The files whose messages the catalog holds: the runner, the notebook builder, the lessons' tracked .py files."""
     files = sorted((ROOT / "runner").rglob("*.py")) + [ROOT / "notebooks" / "build.py"]
+    files += [ROOT / "lessons" / "formats.py", ROOT / "lessons" / "common.py"]  # shared by lessons, and by runner format
     for lesson in sorted((ROOT / "lessons").glob("lesson*_*")):
         files += sorted(lesson.glob("*.py")) + [p for p in (lesson / "exercise" / "check.py",) if p.exists()]
     return files
