@@ -240,10 +240,6 @@ class Output:
         print("\n" + "\n".join(summary_lines(summary)), file=self.stream, flush=True)
 
 
-def plural(n, word):
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def counted(n, singular, plural):
     """"1 row", "3 rows" in the runner's language (ngettext with {n})."""
     return ngettext(singular, plural, n).format(n=n)
