@@ -131,7 +131,7 @@ def pages_per_cpu(text):
 
 def add_exercise_parsers(sub):
     """exercise, check, watch, hint, solution, progress, next, reset: their work is in learner.py."""
-    raw = argparse.RawDescriptionHelpFormatter
+    raw = Formatter
     p = sub.add_parser("exercise", help=_("start a lesson's exercise: your copy of its files, and the task"),
                        formatter_class=raw,
                        epilog=_("examples:\n    python3 -m runner exercise lesson1            # copy the lesson's .c and .py "
@@ -178,7 +178,7 @@ def add_exercise_parsers(sub):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python3 -m runner", description=_("Guided, live BCC lessons."),
-                                     epilog=_(EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog=_(EXAMPLES), formatter_class=Formatter)
     parser.add_argument("--debug", action="store_true", help=_("show Python tracebacks for errors"))
     parser.add_argument("--lang", choices=sorted(language.LANGUAGES), default=None,
                         help=_("the runner's language: en or zh (default: the locale's, e.g. LANG=zh_CN.UTF-8 speaks "
@@ -186,23 +186,23 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("list", help=_("the lessons, one line each (the default)"),
-                   epilog=_("example:\n    python3 -m runner list"), formatter_class=argparse.RawDescriptionHelpFormatter)
+                   epilog=_("example:\n    python3 -m runner list"), formatter_class=Formatter)
 
     p = sub.add_parser("doctor", help=_("check this machine: root, bcc, headers, tracefs, probe types"),
                        epilog=_("examples:\n    sudo python3 -m runner doctor\n    sudo python3 -m runner doctor --json"),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=Formatter)
     p.add_argument("-j", "--json", action="store_true", help=_("one JSON object with every finding"))
 
     p = sub.add_parser("show", help=_("print a lesson's text and code"),
                        epilog=_("examples:\n    python3 -m runner show lesson1\n"
                               "    python3 -m runner show lesson3 --macros   # its BPF_* macros, as your bcc defines them"),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=Formatter)
     p.add_argument("lesson", help=_("lesson1, 1, lesson01 or the lesson's name"))
     p.add_argument("--macros", action="store_true",
                    help=_("instead: the BPF_* macros its C program uses, as the installed bcc's libbcc defines them"))
 
     p = sub.add_parser("macros", help=_("how the installed bcc defines BPF_HASH, BPF_PERF_OUTPUT, ... (read from libbcc)"),
-                       epilog=_(MACROS_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_(MACROS_EXAMPLES), formatter_class=Formatter)
     p.add_argument("names", nargs="*", metavar="NAME", help=_("BPF_HASH, or just hash; none: list the BPF_* macros"))
     p.add_argument("--libbcc", metavar="PATH", help=_("read another libbcc file (e.g. another bcc version's) instead"))
 
@@ -210,7 +210,7 @@ def build_parser():
                        epilog=_("examples:\n    sudo python3 -m runner lesson1\n"
                               "    sudo python3 -m runner lesson1 --events 3 --json\n"
                               "    sudo python3 -m runner lesson1 --duration 30 --no-workload  # your own forks"),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=Formatter)
     p.add_argument("lesson", help=_("lesson1, 1, lesson01 or the lesson's name"))
     p.add_argument("-d", "--duration", type=duration_s, metavar="S",
                    help=_("trace for S seconds, at most {most} (a day); default: until the workload is done, or "
@@ -237,7 +237,7 @@ def build_parser():
     p.add_argument("--kernel", metavar="K", help=_("run the lesson inside a VM on Debian's kernel K (6.1 or 6.12, both "
                    "with kprobes), downloaded on first use; --kernel list shows them"))
     p = sub.add_parser("format", help=_("read a tracepoint's format file: fields, or a C struct / ctypes for BCC"),
-                       epilog=_(FORMAT_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_(FORMAT_EXAMPLES), formatter_class=Formatter)
     p.add_argument("tracepoint", nargs="?", help=_("category:event, e.g. tcp:tcp_send_reset"))
     p.add_argument("-f", "--file", metavar="PATH", help=_("parse a saved format file (from any kernel) instead"))
     p.add_argument("-l", "--list", action="store_true", help=_("list this kernel's tracepoints (filtered by TRACEPOINT)"))
@@ -248,13 +248,13 @@ def build_parser():
     p = sub.add_parser("flamegraph", help=_("draw folded stacks (a;b;c 12 a line, as BCC's stack tools and the "
                        "sampling lessons write them) as an SVG flame graph"),
                        epilog=_("example:\n    python3 -m runner flamegraph stacks.folded -o stacks.svg"),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=Formatter)
     p.add_argument("folded", help=_("a file of folded stacks"))
     p.add_argument("-o", "--output", metavar="SVG", help=_("where to write the SVG (default: the file's name with .svg)"))
     p.add_argument("--title", default=None, help=_("the title above the graph"))
     add_exercise_parsers(sub)
     p = sub.add_parser("notebook", help=_("JupyterLab on the lesson notebooks, on 127.0.0.1 with a token"),
-                       epilog=_(NOTEBOOK_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_(NOTEBOOK_EXAMPLES), formatter_class=Formatter)
     p.add_argument("--port", type=positive(int), metavar="N", help=_("port to listen on (default: a free one)"))
     p.add_argument("--ip", default="127.0.0.1", metavar="ADDR",
                    help=_("loopback only (127.0.0.1, ::1, localhost): other addresses are refused, see the README"))
@@ -290,6 +290,20 @@ examples:
     python3 -m runner format --file saved/format --json     # a format file saved on another kernel
     python3 -m runner format --list tcp                     # tracepoints whose name contains "tcp"
 """)
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """The examples as written; the help as wide as the terminal. argparse asks shutil for that width every time a
+    parser adds an argument, and shutil imports bz2 and lzma: 2 ms of every run's start-up. os tells the same."""
+
+    def __init__(self, prog, **kwargs):
+        if kwargs.get("width") is None:
+            try:
+                columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (AttributeError, ValueError, OSError):
+                columns = 80
+            kwargs["width"] = (columns or 80) - 2  # as argparse does
+        super().__init__(prog, **kwargs)
 
 
 def normalize(argv):
@@ -350,7 +364,7 @@ def cmd_show(args):
 
 def lesson_flags(lesson, words):
     """The lesson's own flags (its `options` tables in lessons.toml) among `words`: {name: value} for its load()."""
-    parser = argparse.ArgumentParser(prog=f"python3 -m runner {lesson.id}", add_help=False)
+    parser = argparse.ArgumentParser(prog=f"python3 -m runner {lesson.id}", add_help=False, formatter_class=Formatter)
     for flag in lesson.flags:
         if flag.type == "bool":
             parser.add_argument(f"--{flag.name.replace('_', '-')}", dest=flag.name, action="store_true",

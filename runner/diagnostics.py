@@ -8,7 +8,6 @@ LessonFailed (or a UsageError when a --pid/--probe target is missing).
 import contextlib
 import os
 import re
-import tempfile
 
 from . import targets
 from .errors import LessonFailed, RunnerError
@@ -18,18 +17,28 @@ from .lessons import ROOT
 
 @contextlib.contextmanager
 def captured_stderr():
-    """Collect what libbcc (clang, the verifier) writes to fd 2; yields a list that gets the text."""
-    saved = os.dup(2)
+    """Collect what libbcc (clang, the verifier) writes to fd 2; yields a list that gets the text.
+
+    Into a file in memory (memfd): nothing on disk, and no import of tempfile (with shutil, 4 ms of start-up)."""
+    saved, memory = os.dup(2), os.memfd_create("libbcc-stderr")
     out = []
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
+    try:
+        os.dup2(memory, 2)
         try:
             yield out
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-            tmp.seek(0)
-            out.append(tmp.read().decode(errors="replace"))
+            os.lseek(memory, 0, os.SEEK_SET)
+            chunks = []
+            while True:
+                chunk = os.read(memory, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            out.append(b"".join(chunks).decode(errors="replace"))
+    finally:
+        os.close(memory)
 
 
 _GENERATED = re.compile(r"^\d+ (warnings?|errors?)( and \d+ errors?)? generated\.$", re.M)

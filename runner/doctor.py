@@ -10,7 +10,6 @@ Two levels:
 
 import os
 import platform
-from dataclasses import asdict
 from pathlib import Path
 
 from .errors import EnvironmentNotReady
@@ -287,4 +286,4 @@ def ready(findings):
 
 
 def as_json(findings):
-    return {"ready": ready(findings), "findings": [asdict(f) for f in findings]}
+    return {"ready": ready(findings), "findings": [f.asdict() for f in findings]}

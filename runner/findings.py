@@ -3,11 +3,10 @@
 Its own module so that both the doctor and the VM runner can report findings without importing each other.
 """
 
-from dataclasses import dataclass
+from .fields import Fields
 
 
-@dataclass
-class Finding:
+class Finding(Fields):
     name: str
     status: str  # "ok", "warn" (works, with a caveat or a fallback) or "missing"
     detail: str

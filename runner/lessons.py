@@ -11,13 +11,14 @@ No BPF import here: `list` and `show` work without root and without bcc.
 import contextlib
 import functools
 import importlib.util
+import json
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EnvironmentNotReady, LessonFailed, UsageError
+from .fields import Fields
 from .language import N_, _, current
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,24 +53,21 @@ COMMON_COLUMNS = {
 IDS = {"pid", "tid", "ppid", "uid", "cpu"}  # numbers that name things: a summary never adds them up
 
 
-@dataclass
-class Exercise:
+class Exercise(Fields):
     edit: list                     # the learner's files (watch re-checks when they are saved)
     workload: dict                 # the check's workload parameters (default: the lesson's)
     duration: float = None         # stop the check's run after S seconds (default: when the workload is done)
     interval: float = 1.0          # table lessons: read the map every S seconds
 
 
-@dataclass
-class Flag:
+class Flag(Fields):
     name: str          # --name on the command line, name= for the glue's load()
     type: str          # int, float, str or bool (a switch)
     help: str
     default: object = None
 
 
-@dataclass
-class Lesson:
+class Lesson(Fields):
     number: int
     name: str
     title: str
@@ -77,17 +75,18 @@ class Lesson:
     events: str
     columns: list                  # record keys shown as columns, in order
     home: Path = None              # the folder lessons live in
-    prefers: list = field(default_factory=list)
+    prefers: list = []
     fallback: str = ""
-    bcc_fallbacks: dict = field(default_factory=dict)  # "table.HashTable.call" -> sentence said where bcc lacks it
+    bcc_fallbacks: dict = {}  # "table.HashTable.call" -> sentence said where bcc lacks it
     workload: dict = None          # parameters of the folder's workload.py run(); None: the lesson has none
-    options: list = field(default_factory=list)   # of OPTIONS
-    flags: list = field(default_factory=list)     # the lesson's own: [Flag], given to load() as name=value
-    formats: dict = field(default_factory=dict)   # column key -> (header, width, format)
-    ids: set = field(default_factory=set)         # record keys that name things (never summed)
+    options: list = []   # of OPTIONS
+    flags: list = []     # the lesson's own: [Flag], given to load() as name=value
+    formats: dict = {}   # column key -> (header, width, format)
+    ids: set = set()         # record keys that name things (never summed)
     histogram: str = ""
     flamegraph: str = ""           # a title: snapshot() rows carry "stack" (folded, root first) and "count"
     needs_pid: bool = False        # load() attaches to one process: the learner's --pid, or the held workload's
+    traces_workload_start: bool = False  # the workload starts after the probes attach: they see its own start
     hint: str = ""
     exercise: Exercise = None
 
@@ -275,7 +274,8 @@ def _shown(path):
 
 REQUIRED = {"number": int, "name": str, "title": str, "teaches": str, "events": str, "columns": list}
 OPTIONAL = {"prefers": list, "fallback": str, "bcc_fallbacks": dict, "workload": dict, "options": list, "ids": list, "histogram": str,
-            "hint": str, "exercise": dict, "needs_pid": bool, "flamegraph": str}
+            "hint": str, "exercise": dict, "needs_pid": bool, "flamegraph": str,
+            "traces_workload_start": bool}
 RESERVED_FLAGS = {"duration", "events", "json", "quiet", "no_workload", "no_code", "pages", "interval", "pid", "probe",
                   "kernel", "debug", "help", "lesson"}
 EXERCISE_KEYS = {"edit": list, "workload": dict, "duration": (int, float), "interval": (int, float)}
@@ -468,7 +468,8 @@ def _lesson(e, home):
                     workload=entry.get("workload"),
                     options=options, flags=flags, formats=formats, ids=set(entry.get("ids", [])),
                     histogram=entry.get("histogram", ""), flamegraph=_(entry.get("flamegraph", "")),
-                    needs_pid=entry.get("needs_pid", False), hint=_(entry.get("hint", "")))
+                    needs_pid=entry.get("needs_pid", False), hint=_(entry.get("hint", "")),
+                    traces_workload_start=entry.get("traces_workload_start", False))
     lesson.exercise = Exercise(edit=list(meta.get("edit", [lesson.program_path.name])),
                                workload=dict(meta.get("workload", lesson.workload or {})),
                                duration=meta.get("duration"), interval=meta.get("interval", 1.0))
@@ -516,9 +517,21 @@ def toml():
                                         ".venv/bin/python")) from None
 
 
-def load_all(path=None):
-    """All lessons, in order of their numbers; one clear sentence when the metadata is missing or wrong."""
-    path = Path(path) if path else lessons_dir() / "lessons.toml"
+def parsed(path):
+    """lessons.toml's data. Reading TOML takes tomllib, 4 ms to import and 2 ms to parse, on every run: so the data
+    is kept beside it as JSON (0.1 ms to read), in __pycache__ as Python keeps bytecode, and used while lessons.toml
+    has the same size and modification time. Written only where Python writes bytecode, and never needed."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise LessonFailed(_("The lesson list {path} is missing.").format(path=path),
+                           fix=_("Restore it with: git checkout -- {path}").format(path="lessons/lessons.toml"))
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    cache = path.parent / "__pycache__" / (path.name + ".json")
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        kept = json.loads(cache.read_text())
+        if kept["stamp"] == stamp:
+            return kept["data"]
     tomllib = toml()
     try:
         data = tomllib.loads(path.read_text())
@@ -528,6 +541,19 @@ def load_all(path=None):
     except tomllib.TOMLDecodeError as err:
         raise LessonFailed(_("The lesson list {path} is not valid TOML ({error}).").format(path=path, error=err),
                            fix=_("Fix the line it names, or restore it with git checkout."))
+    if not sys.dont_write_bytecode:
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(exist_ok=True)
+            partial = cache.with_name(f"{cache.name}.{os.getpid()}")
+            partial.write_text(json.dumps({"stamp": stamp, "data": data}))
+            os.replace(partial, cache)  # whole or not at all: another run may be reading it
+    return data
+
+
+def load_all(path=None):
+    """All lessons, in order of their numbers; one clear sentence when the metadata is missing or wrong."""
+    path = Path(path) if path else lessons_dir() / "lessons.toml"
+    data = parsed(path)
     entries = data.get("lesson", [])
     if not entries or not isinstance(entries, list):
         raise LessonFailed(_("The lesson list {path} has no [[lesson]] entries.").format(path=path),

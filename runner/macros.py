@@ -12,9 +12,9 @@ level down, and the command that shows the next level.
 
 import os
 import re
-from dataclasses import dataclass
 
 from .errors import EnvironmentNotReady, UsageError
+from .fields import Fields
 from .language import _, ngettext
 
 MARKER = b"#define BPF_TABLE("  # in helpers.h since bcc's first release, and in no other text libbcc holds
@@ -38,8 +38,7 @@ def code_only(text):
     return _COMMENTS_AND_STRINGS.sub(lambda m: "\n" * m.group().count("\n") if m.group()[0] == "/" else '""', text)
 
 
-@dataclass
-class Definition:
+class Definition(Fields):
     name: str
     first: int        # its first and last line in helpers.h, counted from 0
     last: int

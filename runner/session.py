@@ -13,24 +13,23 @@ with SIGTERM/SIGHUP and Ctrl-C handled as a learner expects.
 
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import doctor, flamegraph, render, signals, sources, targets, workload
+from . import doctor, render, signals, sources, targets, workload
 from .diagnostics import captured_stderr, compiler_messages, explain_load_failure
 from .errors import LessonFailed, Terminated, UsageError
+from .fields import Fields
 from .language import _
 
 
-@dataclass
-class RunOptions:
+class RunOptions(Fields):
     duration: float = None       # seconds; None: until the workload is done (or Ctrl-C without one)
     events: int = None           # stop after N records
     workload: bool = True        # start the lesson's workload
     workload_params: dict = None  # instead of the lesson's (an exercise's check)
     pages: int = None            # perf buffer pages per CPU (None: 8); a ring buffer's pages (lessons with option "pages"; None: the glue's own)
     interval: float = 1.0        # map lessons: read the maps every S seconds
-    load_args: dict = field(default_factory=dict)  # for the glue's load(): pid=, binary=, function=
+    load_args: dict = {}  # for the glue's load(): pid=, binary=, function=
     glue_folder: Path = None     # import the glue (and so its .c file) from here; default: the lesson's folder
     show_code: bool = True       # print the BPF program before loading it
     histogram: bool = True       # read the lesson's histogram at the end (checks judge rows, not its shape)
@@ -149,7 +148,7 @@ class Run:
     def __init__(self, lesson, options=None, sink=None):
         self.lesson, self.options, self.sink = lesson, options or RunOptions(), sink or Sink()
         self.glue = self.b = self.source = self.proc = None
-        self.held = False  # self.proc waits at its start for probes attached to its pid (lessons with needs_pid)
+        self.held = False  # self.proc waits before its run() until trace() lets it go (see _start_workload_early)
         self.probes, self.fallbacks, self.warnings = [], [], ""
         self.summary = None
         self.per_pid = {}
@@ -168,11 +167,13 @@ class Run:
             load_args.setdefault("pages", opts.pages)
         if lesson.needs_pid and load_args.get("pid") is None:
             load_args["pid"] = self._hold_workload()
+        elif opts.workload and lesson.workload is not None and self.proc is None and not lesson.traces_workload_start:
+            self._start_workload_early()
         try:
             self.b, probes, self.warnings = load(self.glue, self.program_path, interruptible=opts.interruptible_load,
                                                  **load_args)
         except Exception as err:
-            ended = self.held and self.proc.poll() is not None
+            ended = self.held and self.proc.pid == load_args.get("pid") and self.proc.poll() is not None
             code = self.proc.returncode if ended else None
             self._stop_workload()
             if ended:  # killed, or failed, while the probes were being attached to it: that is the news, not the pid
@@ -211,8 +212,18 @@ class Run:
         self.proc, self.held = workload.start(lesson.workload_path, hold=True, **params), True
         return self.proc.pid
 
+    def _start_workload_early(self):
+        """Start the workload now, held before its run(), and let it go once the probes are attached (trace()).
+
+        Its interpreter starts while BCC compiles (40 ms and more), not after: the first events come that much
+        sooner, and they are its run()'s, not its interpreter's start-up."""
+        opts = self.options
+        params = opts.workload_params if opts.workload_params is not None else self.lesson.workload
+        self.proc, self.held = workload.start(self.lesson.workload_path, hold=True, wait=False, **params), True
+
     def draw_flamegraph(self):
         """Write the run's folded stacks and its SVG flame graph; returns what the summary says of them."""
+        from . import flamegraph  # only sampling lessons draw one: the others do not pay for its import
         svg = Path(self.options.flamegraph or f"{self.lesson.id}.svg").resolve()
         folded = svg.with_suffix(".folded")
         try:
@@ -270,8 +281,10 @@ class Run:
         if not self.source.interval_rows:
             sink.header()
         params = opts.workload_params if opts.workload_params is not None else lesson.workload
+        if self.held and not (with_workload or lesson.needs_pid):
+            self._stop_workload()  # started early by load(), but this trace runs without it
         if self.held:
-            workload.release(self.proc)  # the probes are attached to its pid: let it run
+            workload.release(self.proc)  # the probes are attached (to its pid): let it run
             self.held = False
             s["workload_pid"] = self.proc.pid
         elif with_workload and lesson.workload is not None:

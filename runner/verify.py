@@ -6,7 +6,6 @@ summary are collected instead of printed and handed to the exercise's check(even
 which returns [(passed, sentence), ...].
 """
 
-import dataclasses
 import functools
 import importlib.util
 import traceback
@@ -14,18 +13,18 @@ from pathlib import Path
 
 from . import doctor, exercises, session, signals
 from .errors import LessonFailed, RunnerError, Terminated, UsageError
+from .fields import Fields
 from .language import _
 
 
-@dataclasses.dataclass
-class Result:
+class Result(Fields):
     passed: bool
     message: str
     details: str = ""
     fix: str = ""
 
     def to_json(self):
-        return {k: v for k, v in dataclasses.asdict(self).items() if v or k == "passed"}
+        return {k: v for k, v in self.asdict().items() if v or k == "passed"}
 
 
 FAILED = object()  # the key of a record that stands for what the learner's record() raised instead of returning

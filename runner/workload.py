@@ -33,11 +33,12 @@ def pids(work):
     return children if work.get("children_only") else [work["pid"], *children]
 
 
-def start(path, hold=False, **params):
+def start(path, hold=False, wait=True, **params):
     """Start the workload file `path` with `params`; returns the Popen (stdout carries its JSON report).
 
     hold=True: it stops just before its run() until release(): time to attach probes to its pid (a USDT probe
-    with a semaphore is enabled in one process, which must exist first)."""
+    with a semaphore is enabled in one process, which must exist first), or to start its interpreter while the
+    probes compile. wait=False: return at once, not when it is held (a release() before then waits in its stdin)."""
     argv = [sys.executable, str(Path(__file__).resolve()), str(path)] + (["--hold"] if hold else [])
     for key, value in params.items():
         if isinstance(value, (list, tuple)):
@@ -48,7 +49,7 @@ def start(path, hold=False, **params):
     # itself (a KeyboardInterrupt in the workload would print a traceback under the learner's summary).
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
                             text=True, env=env, start_new_session=True)
-    if hold:
+    if hold and wait:
         # Wait until it is held, its interpreter started and its files mapped: a probe enabled in a process that
         # is still starting may find none of them there yet (USDT(pid) read "no probes" one time in three).
         ready, _, _ = select.select([proc.stdout], [], [], HOLD_TIMEOUT)

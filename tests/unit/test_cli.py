@@ -122,15 +122,42 @@ def test_doctor_says_how_to_install_bcc_when_it_is_missing(tmp_path):
     assert "python3-bpfcc" in bcc["fix"]
 
 
-def test_without_a_toml_parser_the_runner_says_what_to_install(monkeypatch, capsys):
+def test_without_a_toml_parser_the_runner_says_what_to_install(monkeypatch, capsys, tmp_path):
+    import shutil
     import sys
 
+    from runner import lessons
     from runner.__main__ import main
+    shutil.copytree(lessons.ROOT / "lessons", tmp_path / "lessons")
+    shutil.rmtree(tmp_path / "lessons" / "__pycache__", ignore_errors=True)  # no parsed copy kept from a run before
+    monkeypatch.setenv(lessons.DIR_ENV, str(tmp_path / "lessons"))
     monkeypatch.setitem(sys.modules, "tomllib", None)  # None: the import fails, as on Python 3.9 without tomli
     monkeypatch.setitem(sys.modules, "tomli", None)
     assert main(["list"]) == 3
     err = capsys.readouterr().err
     assert "needs tomllib (Python 3.11 and later) or the tomli package" in err and "sudo make setup" in err
+
+
+def test_the_lesson_list_is_parsed_once_and_then_read_from_its_kept_copy(monkeypatch, tmp_path):
+    import sys
+
+    from runner import lessons
+    toml = tmp_path / "lessons.toml"
+    toml.write_text((lessons.ROOT / "lessons" / "lessons.toml").read_text())
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    first = lessons.parsed(toml)
+    kept = tmp_path / "__pycache__" / "lessons.toml.json"
+    assert kept.exists()
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # the kept copy needs no TOML parser
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    assert lessons.parsed(toml) == first
+    toml.write_text(toml.read_text().replace('title = "Hello world', 'title = "Hello kernel', 1))
+    with pytest.raises(lessons.EnvironmentNotReady):  # changed: parsed again, which needs the parser
+        lessons.parsed(toml)
+    monkeypatch.delitem(sys.modules, "tomllib")
+    monkeypatch.delitem(sys.modules, "tomli")
+    changed = lessons.parsed(toml)
+    assert changed != first and changed["lesson"][0]["title"].startswith("Hello kernel")
 
 
 def test_the_documented_python3_runs_the_runner_with_the_checkouts_venv():
