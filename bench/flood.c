@@ -23,6 +23,8 @@ BPF_PERCPU_ARRAY(ring_drops, u64, 1);            // a ring buffer has no lost ca
 BPF_HASH(counts, u32, u64);
 BPF_HISTOGRAM(hist, u64);                        // a log2 histogram (lesson 8)
 BPF_PERCPU_ARRAY(percpu_counts, u64, 1);
+BPF_STACK_TRACE(stacks, 1024);                   // stack ids (lesson 10)
+BPF_HASH(stack_counts, int, u64);
 
 static inline int is_target(u32 *pid)
 {
@@ -50,6 +52,15 @@ static inline void dropped(void)
 
 // the pid check alone: what any probe costs before it does anything
 int on_empty(void *ctx)
+{
+    u32 pid;
+    if (!is_target(&pid))
+        return 0;
+    return 0;
+}
+
+// the same on a uprobe (loaded as a kprobe-type program, so a function of its own)
+int on_uprobe_empty(struct pt_regs *ctx)
 {
     u32 pid;
     if (!is_target(&pid))
@@ -184,5 +195,16 @@ int on_percpu(void *ctx)
     if (!is_target(&pid))
         return 0;
     percpu_counts.increment(zero);
+    return 0;
+}
+
+// ... and a stack: walk the caller's user stack, store it, count its id (lesson 10's profile, per call here)
+int on_stack(void *ctx)
+{
+    u32 pid;
+    if (!is_target(&pid))
+        return 0;
+    int id = stacks.get_stackid(ctx, BPF_F_USER_STACK);
+    stack_counts.increment(id);
     return 0;
 }

@@ -7,6 +7,8 @@ answers each with one JSON line on stdout:
 
     run N        N calls;                           {"calls": N, "ns": time the loop took}
     flood S      as many calls as fit in S seconds; {"calls": n, "ns": ...}
+    paced R S    R calls a second for S seconds, in bursts of a millisecond's calls; {"calls": n, "ns": ...}
+                 (fewer when R is more than this child can make: then it runs as fast as it can)
     cpus         one call on each CPU in turn;      {"calls": number of CPUs}
                  (a perf buffer reports events it dropped with the next event written to that CPU's ring)
 """
@@ -42,6 +44,23 @@ def main():
                 for _ in range(1000):
                     getppid()
                 calls += 1000
+            report = {"calls": calls, "ns": clock() - start}
+        elif command == "paced":
+            rate, seconds = float(args[0]), float(args[1])
+            burst = max(1, int(rate / 1000))  # a millisecond's worth of calls, then a pause until it is due
+            period = int(burst / rate * 1e9)
+            calls, start = 0, clock()
+            due, deadline = start, start + int(seconds * 1e9)
+            while due < deadline:
+                for _ in range(burst):
+                    getppid()
+                calls += burst
+                due += period
+                wait = due - clock()
+                if wait > 0:
+                    time.sleep(wait / 1e9)
+                elif wait < -period * 10:
+                    due = clock()  # far behind (more than it can make): do not burst to catch up
             report = {"calls": calls, "ns": clock() - start}
         elif command == "cpus":
             cpus = sorted(os.sched_getaffinity(0))

@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from . import stats
+from .stats import cpu_per_event
+
 HERE = Path(__file__).resolve().parent
 TRACEPOINT = "syscalls:sys_enter_getppid"
 PAGES_DEFAULT, PAGES_SMALL = 8, 1      # perf buffer pages per CPU: the runner's default, and its "see loss" size
@@ -157,8 +160,11 @@ class Rings:
     def __init__(self, b, pid):
         from runner import sources
         self.b, self.delivered, self.pid = b, {}, pid
-        self.sources = {name: sources.RingBuffer(b, SimpleNamespace(record=record), None, name)
-                        for name in ("ring_runner_default", "ring_runner_small")}
+        ncpus = len(os.sched_getaffinity(0))
+        pages = {"ring_runner_default": power_of_two(PAGES_DEFAULT * ncpus),
+                 "ring_runner_small": power_of_two(PAGES_SMALL * ncpus)}
+        self.sources = {name: sources.RingBuffer(b, SimpleNamespace(record=record), SimpleNamespace(pages=n), name)
+                        for name, n in pages.items()}
         for name in ("ring_default", "ring_small", "ring_big"):
             self.delivered[name] = 0
             b[name].open_ring_buffer(self._callback(name, pid))
@@ -229,59 +235,128 @@ def drain(way, quiet_polls=3, ms=20):
         seen = now
 
 
-def stream(b, child, way, seconds):
-    """One throughput run: flood for `seconds`, read all, then one call per CPU so a perf ring reports its losses."""
+def stream(b, child, way, seconds, rate=None):
+    """One run: the child calls getppid() for `seconds` (as fast as it can, or `rate` calls a second), the way reads
+    everything, then one call per CPU makes a perf ring report its losses.
+
+    cpu_s is the CPU time this process (the consumer: nothing else runs in it meanwhile) spent from the start of
+    the run until the last event was read; the traced calls themselves run in the child."""
     b.attach_tracepoint(tp=TRACEPOINT, fn_name=way.fn)
     try:
-        started = time.perf_counter()
-        child.send(f"flood {seconds}")
+        cpu, started = time.process_time(), time.perf_counter()
+        child.send(f"flood {seconds}" if rate is None else f"paced {rate} {seconds}")
         report = None
         while report is None:
             way.poll(50)
             report = child.ready()
         drain(way)
-        elapsed = time.perf_counter() - started
+        finish = getattr(way, "finish", None)
+        if finish:
+            finish()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         child.send("cpus")
         calls = report["calls"] + child.read()["calls"]
         drain(way)
+        if finish:
+            finish()
     finally:
         b.detach_tracepoint(tp=TRACEPOINT)
         way.close()
-    return {"calls": calls, "delivered": way.delivered, "lost": way.lost, "seconds": elapsed,
-            "offered_per_s": report["calls"] / (report["ns"] / 1e9),
+    return {"calls": calls, "delivered": way.delivered, "lost": way.lost, "seconds": elapsed, "cpu_s": cpu,
+            "offered_per_s": report["calls"] / (report["ns"] / 1e9), "asked_per_s": rate,
             "delivered_per_s": way.delivered / elapsed, "lost_per_s": way.lost / elapsed,
+            "cpu_per_event_ns": cpu_per_event(cpu, way.delivered),
             "exact": way.delivered + way.lost == calls}
 
 
 WAYS = ("classic", "runner", "ringbuf", "runner_ringbuf")
+# the consumers of the pipeline measures: the four above, and one way that sends no event at all: a per-CPU count
+# in the kernel, read once a second (what lessons 3 and 8 do), the measured alternative to an event per call
+PIPELINE_WAYS = WAYS + ("percpu_count",)
+
+
+class PercpuCount:
+    """No event per call: the program adds 1 to a per-CPU array slot; Python reads the sum once a second."""
+
+    def __init__(self, b):
+        self.b, self.fn, self.lost, self.delivered = b, "on_percpu", 0, 0
+        self.start, self.next = self._sum(), time.monotonic() + 1.0
+
+    def _sum(self):
+        return int(self.b["percpu_counts"].sum(ct.c_int(0)).value)
+
+    def poll(self, ms):
+        select.select([], [], [], ms / 1000)
+        if time.monotonic() >= self.next:
+            self.finish()
+
+    def finish(self):
+        self.next = time.monotonic() + 1.0
+        self.delivered = self._sum() - self.start
+
+    def close(self):
+        pass
+
+
+def make_way(b, child, rings, way_name, size="default"):
+    pages = PAGES_DEFAULT if size == "default" else PAGES_SMALL
+    if way_name == "classic":
+        return Classic(b, child.pid, pages)
+    if way_name == "runner":
+        return Runner(b, child.pid, pages)
+    if way_name == "runner_ringbuf":
+        return RunnerRing(rings, size)
+    if way_name == "percpu_count":
+        return PercpuCount(b)
+    return RingBuffer(rings, size)
 
 
 def throughput(b, child, rings, way_name, size, seconds):
-    pages = PAGES_DEFAULT if size == "default" else PAGES_SMALL
-    if way_name == "classic":
-        way = Classic(b, child.pid, pages)
-    elif way_name == "runner":
-        way = Runner(b, child.pid, pages)
-    elif way_name == "runner_ringbuf":
-        way = RunnerRing(rings, size)
-    else:
-        way = RingBuffer(rings, size)
-    return stream(b, child, way, seconds)
+    return stream(b, child, make_way(b, child, rings, way_name, size), seconds)
+
+
+def paced(b, child, rings, way_name, rate, seconds):
+    """One run at `rate` calls a second offered, at the default buffer size."""
+    return stream(b, child, make_way(b, child, rings, way_name), seconds, rate=rate)
+
+
+def ramp(b, child, rings, way_name, seconds, start=25_000, factor=1.3, bisect=2, limit=4_000_000):
+    """The highest offered rate `way_name` reads with nothing lost: rates rise by `factor` until a run loses events
+    (or the child cannot call any faster), then `bisect` runs between the last clean rate and the first lossy one.
+
+    Returns {"ceiling": calls/s, "bound": "consumer" (a faster rate lost events) or "producer" (the child could
+    offer no more, and nothing was lost), "steps": the runs}."""
+    steps, rate = [], start
+    while rate <= limit:
+        run = paced(b, child, rings, way_name, rate, seconds)
+        steps.append(run)
+        if run["lost"] or run["offered_per_s"] < 0.9 * rate:
+            break
+        rate *= factor
+    for _ in range(bisect):
+        low, high = stats.ramp_bracket(steps)
+        if low is None or high is None:
+            break
+        steps.append(paced(b, child, rings, way_name, (low * high) ** 0.5, seconds))
+    return {"ceiling": stats.zero_loss_ceiling(steps), "bound": stats.ceiling_bound(steps), "steps": steps}
 
 
 # -- what each mechanism costs per call -------------------------------------------------------------
 
-MECHANISMS = {  # name -> function in flood.c (None: nothing attached, the baseline)
-    "no probe": None,
-    "empty program": "on_empty",
-    "bpf_trace_printk": "on_printk",
-    "perf_submit": "on_perf",
-    "ringbuf_output": "on_ring_big",
-    "ringbuf_reserve/submit": "on_ring_reserve",
-    "histogram increment": "on_hist",
-    "hash increment": "on_hash",
-    "percpu increment": "on_percpu",
+MECHANISMS = {  # name -> (function in flood.c, how it is attached); (None, None): nothing attached, the baseline
+    "no probe": (None, None),
+    "empty program": ("on_empty", "tracepoint"),
+    "empty program on a uprobe": ("on_uprobe_empty", "uprobe"),     # lessons 6 and 9 (a USDT probe is a uprobe)
+    "bpf_trace_printk": ("on_printk", "tracepoint"),        # lesson 1
+    "perf_submit": ("on_perf", "tracepoint"),               # lessons 2, 4, 5
+    "ringbuf_output": ("on_ring_big", "tracepoint"),        # lesson 7
+    "ringbuf_reserve/submit": ("on_ring_reserve", "tracepoint"),
+    "hash increment": ("on_hash", "tracepoint"),            # lessons 3, 6, 9
+    "histogram increment": ("on_hist", "tracepoint"),       # lesson 8
+    "percpu increment": ("on_percpu", "tracepoint"),
+    "stack id (user stack)": ("on_stack", "tracepoint"),    # lesson 10
 }
+UPROBE = ("c", "getppid")  # the child's os.getppid() calls libc's getppid(): a uprobe there fires once per call
 
 
 class Sink:
@@ -306,16 +381,30 @@ class Sink:
         close_perf_buffer(self.b["events"])
 
 
-def cost_run(b, child, fn, calls):
+def attach(b, fn, how):
+    if how == "uprobe":
+        b.attach_uprobe(name=UPROBE[0], sym=UPROBE[1], fn_name=fn)
+    elif how:
+        b.attach_tracepoint(tp=TRACEPOINT, fn_name=fn)
+
+
+def detach(b, how):
+    if how == "uprobe":
+        b.detach_uprobe(name=UPROBE[0], sym=UPROBE[1])
+    elif how:
+        b.detach_tracepoint(tp=TRACEPOINT)
+
+
+def cost_run(b, child, fn, calls, how="tracepoint"):
     """ns per call of one run of `calls` getppid() calls with `fn` attached (or none)."""
     if fn:
-        b.attach_tracepoint(tp=TRACEPOINT, fn_name=fn)
+        attach(b, fn, how)
     try:
         child.send(f"run {calls}")
         report = child.read()
     finally:
         if fn:
-            b.detach_tracepoint(tp=TRACEPOINT)
+            detach(b, how)
     return report["ns"] / report["calls"]
 
 
@@ -326,7 +415,8 @@ def costs(b, child, sink, calls, reps):
     for rep in range(reps):
         order = names[rep % len(names):] + names[:rep % len(names)]
         for name in order:
-            out[name].append(cost_run(b, child, MECHANISMS[name], calls))
+            fn, how = MECHANISMS[name]
+            out[name].append(cost_run(b, child, fn, calls, how))
             if name == "bpf_trace_printk":
                 from .startup import drain_trace_pipe
                 drain_trace_pipe()  # leave no flood of our lines in the kernel's shared trace buffer

@@ -4,13 +4,15 @@ import os
 import platform
 import time
 
-from .stats import fmt, fmt_spread, markdown_table, ratio, ratio_line, summary, median, spread, text_table
+from .stats import (apart, fmt, fmt_spread, markdown_table, median, ratio, ratio_line, spread, summary, text_table,
+                    zero_loss_ceiling)
 
 SLUG = {"no probe": "baseline", "empty program": "empty_program", "bpf_trace_printk": "bpf_trace_printk",
         "perf_submit": "perf_submit", "ringbuf_output": "ringbuf_output",
         "ringbuf_reserve/submit": "ringbuf_reserve_submit", "histogram increment": "histogram_increment",
         "hash increment": "hash_increment",
-        "percpu increment": "percpu_increment"}
+        "percpu increment": "percpu_increment", "empty program on a uprobe": "uprobe_empty_program",
+        "stack id (user stack)": "stack_id_user"}
 
 
 def machine():
@@ -27,14 +29,19 @@ def machine():
             "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
 
 
+TO = {"first": "first event", "attached": "attached"}
+
+
 def startup_rows(results):
+    """results: {lesson: {"runner": [s], "plain": [s], "to": "first" or "attached"}}"""
     rows, lines = [], []
     for lesson, runs in results.items():
         r, p = summary(runs["runner"]), summary(runs["plain"])
         q = ratio(r["median"], p["median"])
-        rows.append([lesson, fmt_spread(r, 3, " s"), fmt_spread(p, 3, " s"), fmt(q, 2), f"{r['n']}+{p['n']}"])
+        rows.append([lesson, TO[runs.get("to", "first")], fmt_spread(r, 3, " s"), fmt_spread(p, 3, " s"), fmt(q, 2),
+                     f"{r['n']}+{p['n']}"])
         lines.append(ratio_line("startup_ratio", lesson, q))
-    return ["lesson", "runner (median ± half range)", "plain script", "runner/plain", "runs"], rows, lines
+    return ["lesson", "until", "runner (median ± half range)", "plain script", "runner/plain", "runs"], rows, lines
 
 
 def throughput_rows(results):
@@ -67,25 +74,72 @@ def throughput_rows(results):
 def cost_rows(results):
     """results: {mechanism: [ns per call per repetition]}; added = median of (run - baseline run of the same round)."""
     base = results["no probe"]
-    rows, lines, added = [], [], {}
+    rows, lines, added, diffs = [], [], {}, {}
     for name, values in results.items():
-        diffs = [v - b for v, b in zip(values, base)]
-        added[name] = median(diffs) if name != "no probe" else 0.0
+        diffs[name] = [v - b for v, b in zip(values, base)]
+        added[name] = median(diffs[name]) if name != "no probe" else 0.0
         rows.append([name, fmt_spread(summary(values), 0, " ns"),
-                     "-" if name == "no probe" else f"{fmt(added[name])} ± {fmt(spread(diffs) / 2)}"])
+                     "-" if name == "no probe" else f"{fmt(added[name])} ± {fmt(spread(diffs[name]) / 2)}"])
         if name != "no probe":
             lines.append(ratio_line("cost_ns", SLUG[name], added[name], digits=0))
-    return ["mechanism", "ns per getppid() call", "added by tracing (ns)"], rows, lines, added
+    return ["mechanism", "ns per getppid() call", "added by tracing (ns)"], rows, lines, added, noise_words(diffs)
 
 
-def plot(path, startup, throughput, added):
+def noise_words(diffs):
+    """Which neighbours in cost order differ by more than their noise (their rounds' ranges do not overlap)."""
+    names = sorted((n for n in diffs if n != "no probe"), key=lambda n: median(diffs[n]))
+    apart_pairs, close = [], []
+    for a, b in zip(names, names[1:]):
+        (apart_pairs if apart(diffs[a], diffs[b]) else close).append(f"{a} and {b}")
+    text = ("In order of cost, each mechanism against the next: " +
+            (f"apart by more than the noise (no round of one overlaps the other's range): {'; '.join(apart_pairs)}."
+             if apart_pairs else "none is apart from the next by more than the noise.") +
+            (f" Within the noise of each other: {'; '.join(close)}." if close else ""))
+    return text
+
+
+PIPELINE_LABEL = {"classic": "classic (open_perf_buffer callback)", "runner": "runner (sources.PerfBuffer)",
+                  "ringbuf": "ringbuf (open_ring_buffer callback)", "runner_ringbuf": "runner (sources.RingBuffer)",
+                  "percpu_count": "per-CPU count, read once a second"}
+
+
+def pipeline_rows(cpu, ramps, rate):
+    """cpu: {way: [paced run dicts at `rate`]}; ramps: {way: [ramp dicts]}."""
+    rows, lines, best = [], [], {}
+    for way in cpu:
+        per_event = summary([r["cpu_per_event_ns"] for r in cpu[way]])
+        exact = sum(r["exact"] for r in cpu[way])
+        lost = sum(r["lost"] for r in cpu[way])
+        ceilings = [r["ceiling"] for r in ramps.get(way, [])]
+        best[way] = median(ceilings)
+        bounds = sorted({r["bound"] for r in ramps.get(way, [])})
+        rows.append([PIPELINE_LABEL.get(way, way), fmt_spread(per_event, 0, " ns"), str(lost),
+                     fmt_spread(summary(ceilings)) if ceilings else "-", "/".join(bounds) or "-",
+                     f"{exact}/{len(cpu[way])}"])
+    med = {way: median([r["cpu_per_event_ns"] for r in runs]) for way, runs in cpu.items()}
+    for mine, theirs in (("runner", "classic"), ("runner_ringbuf", "ringbuf"), ("ringbuf", "classic"),
+                         ("percpu_count", "classic")):
+        if mine in med and theirs in med:
+            lines.append(ratio_line("cpu_per_event_ratio", f"{mine}/{theirs}", ratio(med[mine], med[theirs])))
+        if mine in best and theirs in best:
+            lines.append(ratio_line("zero_loss_ceiling_ratio", f"{mine}/{theirs}", ratio(best[mine], best[theirs])))
+    for way in cpu:
+        lines.append(ratio_line("cpu_per_event_ns", way, med[way], digits=0))
+        if way in best:
+            lines.append(ratio_line("zero_loss_ceiling", way, best[way], digits=0))
+    headers = ["consumer", f"CPU per event at {rate:,} events/s", "lost at that rate", "zero-loss ceiling (events/s)",
+               "ramp stopped by", "delivered+lost=calls"]
+    return headers, rows, lines
+
+
+def plot(path, startup, throughput, added, pipeline=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [p for p in ("startup", "throughput", "cost") if {"startup": startup, "throughput": throughput,
-                                                                  "cost": added}[p]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    panels = [p for p in ("startup", "pipeline", "throughput", "cost") if {"startup": startup, "throughput": throughput,
+                                                                              "cost": added, "pipeline": pipeline}[p]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.6), squeeze=False)
     axes = list(axes[0])
     if startup:
         ax = axes.pop(0)
@@ -96,10 +150,27 @@ def plot(path, startup, throughput, added):
             hi = [max(v for v in startup[n][kind] if v is not None) - m for m, n in zip(meds, names)]
             ax.bar([x + i * 0.38 for x in range(len(names))], meds, 0.38, yerr=[lo, hi], capsize=3,
                    label="python3 -m runner" if kind == "runner" else "plain script", color=color)
-        ax.set_xticks([x + 0.19 for x in range(len(names))], names)
+        ax.set_xticks([x + 0.19 for x in range(len(names))], [n.replace("lesson", "") for n in names])
+        ax.set_xlabel("lesson")
         ax.set_ylabel("seconds to the first event")
         ax.set_title("Start-up (median, min-max)")
         ax.legend()
+    if pipeline:
+        ax = axes.pop(0)
+        cpu, ramps = pipeline
+        ways = list(cpu)
+        per_event = [median([r["cpu_per_event_ns"] for r in cpu[w]]) or 0 for w in ways]
+        bars = ax.bar(range(len(ways)), per_event, color=["tab:gray", "tab:blue", "tab:olive", "tab:cyan",
+                                                           "tab:purple"][:len(ways)])
+        ax.set_yscale("log")
+        for bar, way in zip(bars, ways):
+            ceiling = median([r["ceiling"] for r in ramps.get(way, [])])
+            if ceiling:
+                ax.annotate(f"{ceiling / 1e3:,.0f}k/s", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(ways)), [w.replace("_", "\n") for w in ways], fontsize=8)
+        ax.set_ylabel("consumer CPU ns per event (log)")
+        ax.set_title("Consumers: CPU per event,\nzero-loss ceiling above each bar", fontsize=10)
     if throughput:
         ax = axes.pop(0)
         keys = list(throughput)

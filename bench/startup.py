@@ -23,12 +23,12 @@ HEAVY = ("rich", "matplotlib", "jupyter", "jupyter_client", "IPython", "ipykerne
          "pandas", "nbformat", "nbclient")
 
 
-def lessons_to_measure(numbers=(1, 2, 3, 7, 8)):
-    """The lessons measured (1-3, and 7-8, the ring buffer and the histograms) that exist now: a folder with its
-    glue and an entry in lessons.toml."""
+def lessons_to_measure(numbers=None):
+    """Every lesson that exists now (a folder with its glue and program, and an entry in lessons.toml), or those
+    numbered in `numbers`."""
     from runner import lessons
-    return [lesson for lesson in lessons.load_all() if lesson.number in numbers and lesson.glue_path.exists()
-            and lesson.program_path.exists()]
+    return [lesson for lesson in lessons.load_all() if (numbers is None or lesson.number in numbers)
+            and lesson.glue_path.exists() and lesson.program_path.exists()]
 
 
 def is_plain_event(line):
@@ -48,18 +48,22 @@ def is_runner_event(line):
 
 
 def _lines(proc, deadline):
-    buffer = b""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+    """(stream, line) for each line of the process's stdout ("out") and stderr ("err"), until `deadline`."""
+    streams = {proc.stdout.fileno(): "out", proc.stderr.fileno(): "err"}
+    buffers = dict.fromkeys(streams, b"")
+    while streams and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(streams), [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             break
-        chunk = os.read(proc.stdout.fileno(), 65536)
-        if not chunk:
-            break
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            yield line.decode(errors="replace")
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                del streams[fd]
+                continue
+            buffers[fd] += chunk
+            while b"\n" in buffers[fd]:
+                line, buffers[fd] = buffers[fd].split(b"\n", 1)
+                yield streams[fd], line.decode(errors="replace")
 
 
 FAILURES = []  # (lesson, way, last lines of stderr) of runs that printed no event
@@ -85,87 +89,120 @@ def drain_trace_pipe():
         return
 
 
-def _failed(lesson, way, err):
-    err.seek(0)
-    lines = [l for l in err.read().decode(errors="replace").splitlines()
-             if l.strip() and "nocf_check" not in l and not l.startswith("In file included")]
-    FAILURES.append((lesson.id, way, " | ".join(lines[-3:]) or "no event before the timeout"))
-
-
 def _env():
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LANGUAGE="en")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as on a learner's machine: the second run finds its bytecode
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
-def run_runner(lesson, timeout=30):
-    """Seconds from spawn to the first event line of python3 -m runner lessonN --events 1 --json."""
-    argv = [sys.executable, "-m", "runner", lesson.id, "--events", "1", "--json"]
-    err = tempfile.TemporaryFile()
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
-    first = None
-    try:
-        for line in _lines(proc, time.monotonic() + timeout):
-            if is_runner_event(line):
-                first = time.perf_counter() - start
-                break
-        proc.wait(timeout=timeout)  # it stops by itself after one event, and detaches
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-    if first is None:
-        _failed(lesson, "runner", err)
-    err.close()
-    return first
+WORKDIR = None  # where the runs write what they write when they end (lesson 10's profile.folded), not the checkout
+ATTACHED = "Ctrl-C"  # both the runner (on stderr) and every lesson's glue (on stdout) print "... Hit Ctrl-C to end."
+FIRST_EVENT_WAIT = 5.0  # seconds after attaching that a plain script may take to print its first event (warm-up)
 
 
-def run_plain(lesson, timeout=30):
-    """Seconds from spawn to the first event line of the glue run alone, the workload started when it attached."""
-    from runner import workload
+def _run(argv, lesson, way, is_event, wait_first, timeout, on_attached=None):
+    """{"attached": s, "first": s or None} from spawn, for one process; ended with Ctrl-C (SIGINT) when it is
+    still running, as a learner ends it; BPF() detaches at exit."""
     if lesson.events == "trace_pipe":
         drain_trace_pipe()
-    err = tempfile.TemporaryFile()
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(lesson.glue_path)], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                            stderr=err, stdin=subprocess.DEVNULL)
-    trigger, first, tracing = None, None, False
+    proc = subprocess.Popen(argv, cwd=WORKDIR or ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    attached = first = None
+    errors = []
     try:
-        for line in _lines(proc, time.monotonic() + timeout):
-            if not tracing and line.startswith("Tracing"):
-                tracing = True
-                trigger = workload.start(lesson.workload_path, **lesson.workload) if lesson.workload is not None else None
-            elif tracing and is_plain_event(line):
+        deadline = time.monotonic() + timeout
+        for stream, line in _lines(proc, deadline):
+            if stream == "err":
+                errors.append(line)
+            if attached is None and ATTACHED in line:
+                attached = time.perf_counter() - start
+                if on_attached is not None:
+                    on_attached()
+                if not wait_first:
+                    break
+                deadline = min(deadline, time.monotonic() + wait_first)
+            elif attached is not None and stream == "out" and is_event(line):
                 first = time.perf_counter() - start
+                break
+            if attached is not None and time.monotonic() > deadline:
                 break
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # its main() ends on Ctrl-C; BPF() detaches at exit
+            proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(timeout=10)
+                proc.communicate(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait()
+                proc.communicate()
         proc.stdout.close()
-        if trigger is not None:
-            workload.stop(trigger)
-            trigger.stdout.close()
-    if first is None:
-        _failed(lesson, "plain", err)
-    err.close()
-    return first
+        proc.stderr.close()
+    if attached is None or (wait_first and first is None):
+        lines = [l for l in errors if l.strip() and "nocf_check" not in l and not l.startswith("In file included")]
+        FAILURES.append((lesson.id, way, " | ".join(lines[-3:]) or "no event before the timeout"))
+    return {"attached": attached, "first": first}
+
+
+def run_runner(lesson, wait_first=FIRST_EVENT_WAIT, timeout=30):
+    """python3 -m runner lessonN --events 1 --json: it starts the lesson's workload itself once attached."""
+    argv = [sys.executable, "-m", "runner", lesson.id, "--events", "1", "--json"]
+    return _run(argv, lesson, "runner", is_runner_event, wait_first, timeout)
+
+
+def run_plain(lesson, wait_first=FIRST_EVENT_WAIT, timeout=30):
+    """The glue run alone; the benchmark starts the same workload when the script says it is attached. A lesson
+    that attaches to one process (needs_pid) gets the workload's pid, started held as the runner starts it."""
+    from runner import workload
+    argv = [sys.executable, str(lesson.glue_path)]
+    held = trigger = None
+    if lesson.workload is not None and lesson.needs_pid:
+        held = workload.start(lesson.workload_path, hold=True, **lesson.workload)
+        argv.append(str(held.pid))
+
+    def go():
+        nonlocal trigger
+        if held is not None:
+            workload.release(held)
+        elif lesson.workload is not None:
+            trigger = workload.start(lesson.workload_path, **lesson.workload)
+    try:
+        return _run(argv, lesson, "plain", is_plain_event, wait_first, timeout, on_attached=go)
+    finally:
+        for proc in (held, trigger):
+            if proc is not None:
+                workload.stop(proc)
+                proc.stdout.close()
 
 
 def measure(lessons, runs):
-    """{lesson id: {"runner": [s, ...], "plain": [s, ...]}}, runner and plain alternating, each first in turn."""
-    out = {lesson.id: {"runner": [], "plain": []} for lesson in lessons}
+    """{lesson id: {"runner": [runs], "plain": [runs], "to": "first" or "attached"}}: a warm-up pair first (not
+    counted: it writes the bytecode caches, and finds out whether the plain script prints an event while it runs;
+    lesson 10's prints its profile only when it ends, so that lesson is timed to the moment both are attached),
+    then runner and plain alternating, each first in turn."""
+    global WORKDIR
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as WORKDIR:
+        try:
+            return _measure(lessons, runs)
+        finally:
+            WORKDIR = None
+
+
+def _measure(lessons, runs):
+    out = {}
+    for lesson in lessons:
+        run_runner(lesson)
+        warm = run_plain(lesson)
+        to = "first" if warm["first"] is not None else "attached"
+        if to == "attached":
+            FAILURES[:] = [f for f in FAILURES if f[:2] != (lesson.id, "plain")]  # not a failure: its way of printing
+        out[lesson.id] = {"runner": [], "plain": [], "to": to}
     for i in range(runs):
         for lesson in lessons:
+            wait = FIRST_EVENT_WAIT if out[lesson.id]["to"] == "first" else 0
             pair = [("runner", run_runner), ("plain", run_plain)]
             for name, fn in (pair if i % 2 == 0 else pair[::-1]):
-                out[lesson.id][name].append(fn(lesson))
+                out[lesson.id][name].append(fn(lesson, wait_first=wait)[out[lesson.id]["to"]])
     return out
 
 

@@ -78,3 +78,49 @@ def text_table(headers, rows):
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# -- the pipeline measures: CPU per event at a fixed rate, and the zero-loss ceiling of a ramp ---------------------
+
+def cpu_per_event(cpu_seconds, events):
+    """Nanoseconds of the consumer's CPU time per event it read (None when it read none)."""
+    if not events:
+        return None
+    return cpu_seconds * 1e9 / events
+
+
+def _lossy_asked(steps):
+    return [s["asked_per_s"] for s in steps if s["lost"]]
+
+
+def zero_loss_ceiling(steps):
+    """The highest rate a consumer read with nothing lost: the offered rate of the fastest clean run (lost == 0)
+    asked for less than the slowest lossy one. A clean run asked for more than a lossy one does not count: one
+    lucky second is not a rate the consumer keeps up with. None when every run lost events."""
+    lossy = _lossy_asked(steps)
+    first_loss = min(lossy) if lossy else float("inf")
+    clean = [s["offered_per_s"] for s in steps if not s["lost"] and s["asked_per_s"] < first_loss]
+    return max(clean) if clean else None
+
+
+def ramp_bracket(steps):
+    """(the highest clean asked rate below the first lossy one, the lowest lossy asked rate): where to look next.
+    Either is None when the ramp has no such run (nothing lost yet, or nothing clean)."""
+    lossy = _lossy_asked(steps)
+    high = min(lossy) if lossy else None
+    clean = [s["asked_per_s"] for s in steps if not s["lost"] and (high is None or s["asked_per_s"] < high)]
+    return (max(clean) if clean else None), high
+
+
+def ceiling_bound(steps):
+    """What stopped the ramp: "consumer" when a run lost events, "producer" when none did (the traced program could
+    call no faster, so the consumer's real ceiling is higher still)."""
+    return "consumer" if _lossy_asked(steps) else "producer"
+
+
+def apart(a, b):
+    """Whether two sets of runs differ by more than their noise: their ranges (min to max) do not overlap."""
+    a, b = [v for v in a if v is not None], [v for v in b if v is not None]
+    if not a or not b:
+        return False
+    return max(a) < min(b) or max(b) < min(a)

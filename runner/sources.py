@@ -79,8 +79,14 @@ PERF_PAGES = 8  # a perf buffer's pages per CPU when the run names none (BCC's o
 # While events flow, a source waits this long after a read before it reads again. BCC's perf buffer wakes its
 # reader for every event, and a ring buffer for every event that finds it caught up: read at once, each wakeup
 # brings one event, and the wakeup costs more CPU than the event. A millisecond later, one read takes all that
-# gathered meanwhile (at 200,000 events a second, 200: a third of one CPU's 8 pages).
+# gathered meanwhile (at 200,000 events a second, 200: a third of one CPU's 8 pages). A smaller buffer waits
+# less, in proportion: it holds fewer events (with 1 page, 1/8 ms).
 GATHER = 0.001
+
+
+def gather(pages):
+    """How long to let events gather in a buffer of `pages` (None: the default size or more) after a wakeup."""
+    return GATHER * min(pages or PERF_PAGES, PERF_PAGES) / PERF_PAGES
 
 
 class Lost(int):
@@ -106,12 +112,13 @@ class PerfBuffer(Source):
             pending.append(Lost(count))  # in order with the events: the moment of the loss is the lesson
 
         b[table].open_perf_buffer(on_event, page_cnt=options.pages or PERF_PAGES, lost_cb=on_lost)
+        self.gather = gather(options.pages)
 
     def poll(self, timeout):
         with signals.deferred():  # a Ctrl-C or SIGTERM raised inside on_event would be lost in BCC's C code
             self.b.perf_buffer_poll(timeout=int(timeout * 1000))
             if self.pending:  # events are flowing: let more gather, then read them all at once (GATHER)
-                pause(GATHER)
+                pause(self.gather)
                 self.b.perf_buffer_poll(timeout=0)
         out = self.pending[:]
         del self.pending[:]
@@ -169,6 +176,7 @@ class RingBuffer(Source):
         self.b, self.pending, self.dropped = b, [], Dropped(b, glue)
         self.lost = 0 if self.dropped.read is not None else None
         self.next_check = 0.0
+        self.gather = gather(getattr(options, "pages", None))  # the ring's pages, where the run chose them
         record, pending = glue.record, self.pending
 
         def on_event(ctx, data, size):  # b[table] looked up at each event, as for the perf buffer
@@ -181,7 +189,7 @@ class RingBuffer(Source):
         with signals.deferred():  # as for the perf buffer: a signal raised inside on_event would be lost in C
             self.b.ring_buffer_poll(timeout=int(timeout * 1000))
             if self.pending:  # as for the perf buffer (GATHER)
-                pause(GATHER)
+                pause(self.gather)
                 self.b.ring_buffer_poll(timeout=0)
         out = self.pending[:]
         del self.pending[:]

@@ -33,3 +33,77 @@ def test_first_event_lines_are_told_from_headers_and_time_stamps():
     assert is_runner_event('{"comm": "bash", "pid": 1}')
     assert not is_runner_event('{"summary": {}}') and not is_runner_event("Tracing ...")
 
+
+
+def step(asked, offered, lost):
+    return {"asked_per_s": asked, "offered_per_s": offered, "lost": lost}
+
+
+def test_cpu_per_event_is_nanoseconds_of_consumer_time_per_event_read():
+    assert stats.cpu_per_event(0.25, 100_000) == 2500.0
+    assert stats.cpu_per_event(0.1, 0) is None
+
+
+def test_the_zero_loss_ceiling_is_the_fastest_clean_rate_below_the_first_lossy_one():
+    ramp = [step(25_000, 24_990, 0), step(32_500, 32_480, 0), step(42_250, 41_000, 0), step(54_925, 54_000, 12),
+            step(48_000, 47_500, 0), step(51_000, 50_200, 3)]
+    assert stats.zero_loss_ceiling(ramp) == 47_500  # the offered rate, not the asked one
+    assert stats.ramp_bracket(ramp) == (48_000, 51_000)
+    assert stats.ceiling_bound(ramp) == "consumer"
+
+
+def test_a_lucky_clean_run_above_a_lossy_one_does_not_raise_the_ceiling():
+    ramp = [step(25_000, 25_000, 0), step(32_500, 32_500, 7), step(40_000, 40_000, 0)]
+    assert stats.zero_loss_ceiling(ramp) == 25_000
+    assert stats.ramp_bracket(ramp) == (25_000, 32_500)
+
+
+def test_a_ramp_the_producer_stopped_has_no_lossy_bracket_and_says_so():
+    ramp = [step(25_000, 25_000, 0), step(32_500, 27_000, 0)]
+    assert stats.zero_loss_ceiling(ramp) == 27_000
+    assert stats.ramp_bracket(ramp) == (32_500, None)
+    assert stats.ceiling_bound(ramp) == "producer"
+    assert stats.zero_loss_ceiling([step(25_000, 25_000, 4)]) is None
+    assert stats.ramp_bracket([step(25_000, 25_000, 4)]) == (None, 25_000)
+
+
+def test_two_sets_of_runs_are_apart_only_when_their_ranges_do_not_overlap():
+    assert stats.apart([100, 110, 105], [120, 130])
+    assert not stats.apart([100, 125], [120, 130])
+    assert not stats.apart([], [1]) and not stats.apart([None], [1])
+
+
+def test_the_cost_table_says_which_neighbours_differ_by_more_than_the_noise():
+    from bench import report
+    words = report.noise_words({"no probe": [0, 0, 0], "a": [100, 110, 105], "b": [108, 112, 111],
+                                "c": [300, 320, 310]})
+    assert "apart by more than the noise (no round of one overlaps the other's range): b and c." in words
+    assert "Within the noise of each other: a and b." in words
+
+
+def test_the_pipeline_ratios_compare_medians_of_the_runner_and_the_classic_consumer():
+    from bench import report
+    run = lambda ns: {"cpu_per_event_ns": ns, "exact": True, "lost": 0}  # noqa: E731
+    cpu = {"classic": [run(6000), run(5000), run(7000)], "runner": [run(3000), run(2500), run(3500)]}
+    ramps = {"classic": [{"ceiling": 100_000, "bound": "consumer"}, {"ceiling": 110_000, "bound": "consumer"},
+                         {"ceiling": 90_000, "bound": "consumer"}],
+             "runner": [{"ceiling": 150_000, "bound": "producer"}] * 3}
+    headers, rows, lines = report.pipeline_rows(cpu, ramps, 50_000)
+    assert "cpu_per_event_ratio runner/classic 0.50" in lines
+    assert "zero_loss_ceiling_ratio runner/classic 1.50" in lines
+    assert rows[0][1] == "6,000 ns ± 1,000" and rows[1][3] == "150,000 ± 0" and rows[1][4] == "producer"
+
+
+def test_startup_rows_say_until_which_moment_each_lesson_was_timed():
+    from bench import report
+    headers, rows, lines = report.startup_rows({
+        "lesson1": {"runner": [0.30, 0.32, 0.31], "plain": [0.33, 0.34, 0.32], "to": "first"},
+        "lesson10": {"runner": [1.5, 1.6], "plain": [1.5, 1.5], "to": "attached"}})
+    assert headers[1] == "until" and rows[0][1] == "first event" and rows[1][1] == "attached"
+    assert lines == ["startup_ratio lesson1 0.94", "startup_ratio lesson10 1.03"]
+
+
+def test_a_source_lets_events_gather_for_less_time_in_a_smaller_buffer():
+    from runner import sources
+    assert sources.gather(None) == sources.gather(64) == sources.GATHER
+    assert sources.gather(1) == sources.GATHER / 8 and sources.gather(4) == sources.GATHER / 2
