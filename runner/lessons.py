@@ -58,6 +58,7 @@ class Exercise(Fields):
     workload: dict                 # the check's workload parameters (default: the lesson's)
     duration: float = None         # stop the check's run after S seconds (default: when the workload is done)
     interval: float = 1.0          # table lessons: read the map every S seconds
+    traces_workload_start: bool = False  # the check's workload starts after the probes attach (see Lesson's)
 
 
 class Flag(Fields):
@@ -278,7 +279,8 @@ OPTIONAL = {"prefers": list, "fallback": str, "bcc_fallbacks": dict, "workload":
             "traces_workload_start": bool}
 RESERVED_FLAGS = {"duration", "events", "json", "quiet", "no_workload", "no_code", "pages", "interval", "pid", "probe",
                   "kernel", "debug", "help", "lesson"}
-EXERCISE_KEYS = {"edit": list, "workload": dict, "duration": (int, float), "interval": (int, float)}
+EXERCISE_KEYS = {"edit": list, "workload": dict, "duration": (int, float), "interval": (int, float),
+                 "traces_workload_start": bool}
 COLUMN_KEYS = {"key": str, "header": str, "width": int, "format": str}
 FLAG_KEYS = {"name": str, "type": str, "help": str, "default": object}
 FLAG_DEFAULTS = {"int": (int, N_("a whole number")), "float": ((int, float), N_("a number")),
@@ -472,7 +474,8 @@ def _lesson(e, home):
                     traces_workload_start=entry.get("traces_workload_start", False))
     lesson.exercise = Exercise(edit=list(meta.get("edit", [lesson.program_path.name])),
                                workload=dict(meta.get("workload", lesson.workload or {})),
-                               duration=meta.get("duration"), interval=meta.get("interval", 1.0))
+                               duration=meta.get("duration"), interval=meta.get("interval", 1.0),
+                               traces_workload_start=meta.get("traces_workload_start", lesson.traces_workload_start))
     needed = [lesson.readme_path, lesson.program_path, lesson.glue_path]
     if lesson.workload is not None:
         needed.append(lesson.workload_path)

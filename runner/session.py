@@ -36,6 +36,7 @@ class RunOptions(Fields):
     ctrl_c_ends_trace: bool = True  # Ctrl-C: the last read and the summary (a learner's run); False: it propagates
     interruptible_load: bool = False  # the command line: compile in a thread, so Ctrl-C and SIGTERM end it at once
     flamegraph: str = None       # lessons with a flamegraph: the SVG's path (default: lessonN.svg in the current folder)
+    workload_early: bool = None  # start the workload while BCC compiles (None: unless the lesson traces its start)
 
 
 class Sink:
@@ -167,7 +168,8 @@ class Run:
             load_args.setdefault("pages", opts.pages)
         if lesson.needs_pid and load_args.get("pid") is None:
             load_args["pid"] = self._hold_workload()
-        elif opts.workload and lesson.workload is not None and self.proc is None and not lesson.traces_workload_start:
+        elif opts.workload and lesson.workload is not None and self.proc is None and (
+                not lesson.traces_workload_start if opts.workload_early is None else opts.workload_early):
             self._start_workload_early()
         try:
             self.b, probes, self.warnings = load(self.glue, self.program_path, interruptible=opts.interruptible_load,

@@ -139,7 +139,7 @@ def run(lesson, directory=None):
     meta = lesson.exercise
     options = session.RunOptions(duration=meta.duration, workload_params=meta.workload, interval=meta.interval,
                                  glue_folder=directory, show_code=False, histogram=False, ctrl_c_ends_trace=False,
-                                 interruptible_load=True)
+                                 interruptible_load=True, workload_early=not meta.traces_workload_start)
     sink = Collect()
     engine = session.Run(lesson, options, sink)
     with signals.terminated_by_signals():
