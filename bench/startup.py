@@ -132,10 +132,15 @@ def _run(argv, lesson, way, is_event, wait_first, timeout, on_attached=None):
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
-                proc.communicate(timeout=15)
+                proc.communicate(timeout=3)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+                # a Ctrl-C that lands in a BCC callback is lost (ctypes prints the exception and goes on): again
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
         proc.stdout.close()
         proc.stderr.close()
     if attached is None or (wait_first and first is None):

@@ -85,6 +85,20 @@ class Sink:
 ABANDONED = []
 
 
+def one_malloc_arena():
+    """Let every thread allocate from the main thread's malloc arena (glibc's mallopt(M_ARENA_MAX, 1)).
+
+    A thread's first malloc() gets it an arena of its own, which starts empty and grows in small steps: the compile
+    in _interruptible()'s thread then pays LLVM's allocations in page faults the main arena paid long ago, 15 to 40
+    ms of every run's start-up here (bench/results.md). The runner's threads do not allocate at the same time (the
+    main thread waits while BCC compiles), so one arena costs them nothing. Not glibc: nothing to do."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX is -8 in glibc's malloc.h
+    except (OSError, AttributeError):
+        pass
+
+
 def _interruptible(call, kwargs):
     """call(**kwargs) in a thread of its own, the main thread waiting for it.
 
@@ -93,6 +107,7 @@ def _interruptible(call, kwargs):
     until the process ends, and nothing it attaches outlives the process (the kernel closes its descriptors).
     """
     done, finished = {}, threading.Event()
+    one_malloc_arena()
 
     def work():
         try:
