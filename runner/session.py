@@ -90,9 +90,10 @@ def one_malloc_arena():
 
     A thread's first malloc() gets it an arena of its own, which starts empty and grows in small steps: the compile
     in _interruptible()'s thread then pays LLVM's allocations in page faults the main arena paid long ago. Measured
-    here on lesson 7, the median of 8 runs to its "Tracing" line: 0.400 s compiling in a thread, 0.386 s in the main
-    thread, 0.383 s in a thread with one arena. The runner's threads do not allocate at the same time (the main
-    thread waits while BCC compiles), so one arena costs them nothing. Not glibc: nothing to do."""
+    here on the ring buffer lesson, the median of 8 runs to its "Tracing" line: 0.400 s compiling in a thread,
+    0.386 s in the main thread, 0.383 s in a thread with one arena. The runner's threads do not allocate at the
+    same time (the main thread waits while BCC compiles), so one arena costs them nothing. Not glibc: nothing to
+    do."""
     try:
         import ctypes
         ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX is -8 in glibc's malloc.h
