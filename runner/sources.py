@@ -79,14 +79,15 @@ PERF_PAGES = 8  # a perf buffer's pages per CPU when the run names none (BCC's o
 # While events flow, a source waits this long after a read before it reads again. BCC's perf buffer wakes its
 # reader for every event, and a ring buffer for every event that finds it caught up: read at once, each wakeup
 # brings one event, and the wakeup costs more CPU than the event. A millisecond later, one read takes all that
-# gathered meanwhile (at 200,000 events a second, 200: a third of one CPU's 8 pages). A smaller buffer waits
-# less, in proportion: it holds fewer events (with 1 page, 1/8 ms).
+# gathered meanwhile (at 200,000 events a second, 200: a third of one CPU's 8 pages). A buffer smaller than that
+# is read at once, as BCC reads it: it holds too few events to wait (a 1-page buffer, 85 of them, is where the
+# perf buffer lesson shows a burst overflowing it; with 1/8 ms of waiting the runner kept up instead).
 GATHER = 0.001
 
 
 def gather(pages):
-    """How long to let events gather in a buffer of `pages` (None: the default size or more) after a wakeup."""
-    return GATHER * min(pages or PERF_PAGES, PERF_PAGES) / PERF_PAGES
+    """How long to let events gather in a buffer of `pages` (None: the default size) after a wakeup."""
+    return GATHER if (pages or PERF_PAGES) >= PERF_PAGES else 0.0
 
 
 class Lost(int):
@@ -117,7 +118,7 @@ class PerfBuffer(Source):
     def poll(self, timeout):
         with signals.deferred():  # a Ctrl-C or SIGTERM raised inside on_event would be lost in BCC's C code
             self.b.perf_buffer_poll(timeout=int(timeout * 1000))
-            if self.pending:  # events are flowing: let more gather, then read them all at once (GATHER)
+            if self.pending and self.gather:  # events are flowing: let more gather, then read them all (GATHER)
                 pause(self.gather)
                 self.b.perf_buffer_poll(timeout=0)
         out = self.pending[:]
@@ -188,7 +189,7 @@ class RingBuffer(Source):
     def poll(self, timeout):
         with signals.deferred():  # as for the perf buffer: a signal raised inside on_event would be lost in C
             self.b.ring_buffer_poll(timeout=int(timeout * 1000))
-            if self.pending:  # as for the perf buffer (GATHER)
+            if self.pending and self.gather:  # as for the perf buffer (GATHER)
                 pause(self.gather)
                 self.b.ring_buffer_poll(timeout=0)
         out = self.pending[:]
