@@ -70,6 +70,11 @@ def release(proc):
 
 def report(proc, timeout=None):
     """Wait for a workload started by start() and return its report (None if it failed)."""
+    if proc.poll() is not None:
+        # Ended: its children have ended with it (each workload waits for its own), unless it was killed while
+        # they ran. Such an orphan keeps the report's pipe open, perhaps for ever (a child waiting for a start
+        # its parent never gave): end it, so that reading to the end of the report returns.
+        kill_group(proc)
     out, _ = proc.communicate(timeout=timeout)
     if proc.returncode != 0 or not out.strip():
         return None
@@ -85,8 +90,13 @@ def stop(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    kill_group(proc)
+
+
+def kill_group(proc):
+    """SIGKILL to the children an ended workload left behind, if any (its process group, which outlives it)."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # children the workload left behind, if any
+        os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -113,9 +123,13 @@ def die_with_parent():
 
 
 def end_group(signum, frame):
-    """SIGTERM: end the workload's children (its process group) with it."""
+    """SIGTERM: end the workload's children (its process group) with it.
+
+    With SIGKILL, not SIGTERM again: a child forked at that moment inherits this handler, and CPython forgets a
+    signal caught between fork() and the child's first Python line (its pending flags are cleared there), so one
+    child in about sixty lived on, waiting for a start that never came. SIGKILL has no handler to lose it."""
     signal.signal(signum, signal.SIG_DFL)
-    os.killpg(0, signum)
+    os.killpg(0, signal.SIGKILL)
 
 
 def _value(text):
