@@ -256,10 +256,17 @@ class Run:
             self.proc.kill()
             self.proc.wait()
             raise AssertionError(f"{self}: the runner did not end within 30 s\n{self.output[-3000:]}")
+        # the rest of its output, until every holder of its pipes has closed them: a process still holding one
+        # after the runner ended is one it left behind, named here (not a read that waits for ever)
+        end = time.monotonic() + 10
+        while not self.tty and self.fds and time.monotonic() < end:
+            self.pump(0.05)
+        if not self.tty and self.fds:
+            raise AssertionError(f"{self}: the runner ended, but its output is still held open by "
+                                 f"{descendants()}\n{self.output[-3000:]}")
         self.pump(0.05)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
-                self.output += stream.read().decode(errors="replace")
                 stream.close()
         return self.proc.returncode
 
