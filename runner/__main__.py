@@ -176,7 +176,27 @@ def add_exercise_parsers(sub):
                    epilog=_("example:\n    python3 -m runner reset"))
 
 
-def build_parser():
+class _OneCommand:
+    """The subcommands of a parser that will parse one known command: that one's parser, and for the others a stand-in
+    taking their arguments unread (argparse builds a parser per command: 3 ms of a lesson's start-up for 16)."""
+
+    def __init__(self, sub, command):
+        self.sub, self.command = sub, command
+
+    def add_parser(self, name, **kwargs):
+        return self.sub.add_parser(name, **kwargs) if name == self.command else _Unbuilt()
+
+
+class _Unbuilt:
+    def add_argument(self, *args, **kwargs):
+        return self
+
+    def add_mutually_exclusive_group(self, *args, **kwargs):
+        return self
+
+
+def build_parser(only=None):
+    """The command line's parser; only="run": with that command's subparser alone (not for --help, which lists all)."""
     parser = argparse.ArgumentParser(prog="python3 -m runner", description=_("Guided, live BCC lessons."),
                                      epilog=_(EXAMPLES), formatter_class=Formatter)
     parser.add_argument("--debug", action="store_true", help=_("show Python tracebacks for errors"))
@@ -184,6 +204,8 @@ def build_parser():
                         help=_("the runner's language: en or zh (default: the locale's, e.g. LANG=zh_CN.UTF-8 speaks "
                                "Chinese)"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if only is not None:
+        sub = _OneCommand(sub, only)
 
     sub.add_parser("list", help=_("the lessons, one line each (the default)"),
                    epilog=_("example:\n    python3 -m runner list"), formatter_class=Formatter)
@@ -496,12 +518,14 @@ def _main(argv):
     argv = [a for a in argv if a != "--debug"]
     lang, argv = language.take(argv)  # also accepted anywhere
     language.use(lang)  # before the parser: its help is in that language too
-    parser = build_parser()
-    args, args.rest = parser.parse_known_args(normalize(argv))  # rest: a lesson's own flags, read once it is known
+    argv = normalize(argv)
+    asks_help = any(a.startswith("--h") or a.startswith("-") and not a.startswith("--") and "h" in a for a in argv)
+    parser = build_parser(only="run" if argv[:1] == ["run"] and not asks_help else None)
+    args, args.rest = parser.parse_known_args(argv)  # rest: a lesson's own flags, read once it is known
     if args.rest and args.command != "run":
         parser.error(_("unrecognized arguments: {arguments}").format(arguments=" ".join(args.rest)))
     args.debug = debug
-    args.argv = normalize(argv) + (["--debug"] if debug else []) + (["--lang", lang] if lang else [])  # for --kernel: the same command again, inside the VM
+    args.argv = argv + (["--debug"] if debug else []) + (["--lang", lang] if lang else [])  # for --kernel: the same command again, inside the VM
     command = {"list": cmd_list, "doctor": cmd_doctor, "show": cmd_show, "run": cmd_run, "format": cmd_format,
                "macros": cmd_macros, "flamegraph": cmd_flamegraph, "notebook": cmd_notebook}.get(args.command)
     try:

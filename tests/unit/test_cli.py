@@ -306,3 +306,20 @@ def test_a_saved_format_file_needs_no_root():
     proc = run_as_nobody("format", "--file", saved, "--c")
     assert proc.returncode == 0, proc.stderr
     assert "struct tcp_send_reset_args {" in proc.stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["lesson1"], ["lesson3", "--events", "2", "--json", "--interval", "0.5"], ["run", "lesson6", "--pid", "1", "-q"],
+    ["lesson7", "--pages", "4", "--rate", "9"], ["lesson1", "-n", "x"], ["lesson1", "--pages", "3"], ["run"],
+])
+def test_the_run_command_parses_alike_with_its_parser_alone(argv, capsys):
+    """A lesson's run builds only the run command's parser (start-up); it must read the same line as the full one."""
+    from runner.__main__ import build_parser
+    results = []
+    for only in (None, "run"):
+        try:
+            args, rest = build_parser(only=only).parse_known_args(normalize(argv))
+            results.append((vars(args), rest, None))
+        except SystemExit as exit:
+            results.append((None, None, (exit.code, capsys.readouterr().err)))
+    assert results[0] == results[1]
