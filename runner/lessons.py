@@ -520,6 +520,11 @@ def toml():
                                         ".venv/bin/python")) from None
 
 
+def _missing(path):
+    return LessonFailed(_("The lesson list {path} is missing.").format(path=path),
+                        fix=_("Restore it with: git checkout -- {path}").format(path="lessons/lessons.toml"))
+
+
 def parsed(path):
     """lessons.toml's data. Reading TOML takes tomllib, 4 ms to import and 2 ms to parse, on every run: so the data
     is kept beside it as JSON (0.1 ms to read), in __pycache__ as Python keeps bytecode, and used while lessons.toml
@@ -527,8 +532,7 @@ def parsed(path):
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise LessonFailed(_("The lesson list {path} is missing.").format(path=path),
-                           fix=_("Restore it with: git checkout -- {path}").format(path="lessons/lessons.toml"))
+        raise _missing(path) from None
     stamp = [stat.st_size, stat.st_mtime_ns]
     cache = path.parent / "__pycache__" / (path.name + ".json")
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
@@ -538,9 +542,8 @@ def parsed(path):
     tomllib = toml()
     try:
         data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise LessonFailed(_("The lesson list {path} is missing.").format(path=path),
-                           fix=_("Restore it with: git checkout -- {path}").format(path="lessons/lessons.toml"))
+    except FileNotFoundError:  # removed since its stat()
+        raise _missing(path) from None
     except tomllib.TOMLDecodeError as err:
         raise LessonFailed(_("The lesson list {path} is not valid TOML ({error}).").format(path=path, error=err),
                            fix=_("Fix the line it names, or restore it with git checkout."))
