@@ -48,11 +48,12 @@ def is_runner_event(line):
 
 
 def _lines(proc, deadline):
-    """(stream, line) for each line of the process's stdout ("out") and stderr ("err"), until `deadline`."""
+    """(stream, line) for each line of the process's stdout ("out") and stderr ("err"), until deadline() (asked
+    again after each line: the caller moves it once the process has attached)."""
     streams = {proc.stdout.fileno(): "out", proc.stderr.fileno(): "err"}
     buffers = dict.fromkeys(streams, b"")
-    while streams and time.monotonic() < deadline:
-        ready, _, _ = select.select(list(streams), [], [], max(0.0, deadline - time.monotonic()))
+    while streams and time.monotonic() < deadline():
+        ready, _, _ = select.select(list(streams), [], [], max(0.0, deadline() - time.monotonic()))
         if not ready:
             break
         for fd in ready:
@@ -110,10 +111,10 @@ def _run(argv, lesson, way, is_event, wait_first, timeout, on_attached=None):
     proc = subprocess.Popen(argv, cwd=WORKDIR or ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL)
     attached = first = None
-    errors = []
+    errors, after = [], []  # stderr lines while it ran; what it printed once told to end (a runner's summary)
     try:
         deadline = time.monotonic() + timeout
-        for stream, line in _lines(proc, deadline):
+        for stream, line in _lines(proc, lambda: deadline):
             if stream == "err":
                 errors.append(line)
             if attached is None and ATTACHED in line:
@@ -132,21 +133,33 @@ def _run(argv, lesson, way, is_event, wait_first, timeout, on_attached=None):
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
-                proc.communicate(timeout=3)
+                after = proc.communicate(timeout=3)
             except subprocess.TimeoutExpired:
                 # a Ctrl-C that lands in a BCC callback is lost (ctypes prints the exception and goes on): again
                 proc.send_signal(signal.SIGINT)
                 try:
-                    proc.communicate(timeout=10)
+                    after = proc.communicate(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                    proc.communicate()
+                    after = proc.communicate()
         proc.stdout.close()
         proc.stderr.close()
     if attached is None or (wait_first and first is None):
         lines = [l for l in errors if l.strip() and "nocf_check" not in l and not l.startswith("In file included")]
-        FAILURES.append((lesson.id, way, " | ".join(lines[-3:]) or "no event before the timeout"))
+        # and what it said at its end: a runner's summary tells whether its workload ran and what it counted
+        lines += [said(l) for text in after for l in text.decode(errors="replace").splitlines()[-2:] if l.strip()]
+        FAILURES.append((lesson.id, way, " | ".join(lines[-5:]) or "no event before the timeout"))
     return {"attached": attached, "first": first}
+
+
+def said(line):
+    """A line of a run's end, short: a runner's JSON summary as its counts and its workload's report."""
+    try:
+        summary = json.loads(line)["summary"]
+        return (f"summary: {summary.get('events')} events, {summary.get('lost')} lost, workload "
+                f"{json.dumps(summary.get('workload'))[:200]}")
+    except (ValueError, KeyError, TypeError):
+        return line[:300]
 
 
 def run_runner(lesson, wait_first=FIRST_EVENT_WAIT, timeout=30):

@@ -107,3 +107,10 @@ def test_a_source_lets_events_gather_in_a_default_buffer_and_reads_a_smaller_one
     from runner import sources
     assert sources.gather(None) == sources.gather(8) == sources.gather(64) == sources.GATHER
     assert sources.gather(1) == sources.gather(4) == 0.0
+
+
+def test_a_run_without_an_event_is_reported_with_what_its_summary_counted():
+    from bench.startup import said
+    assert said('{"summary": {"events": 0, "lost": null, "workload": {"pid": 7, "ops": 5}}}') == \
+        'summary: 0 events, None lost, workload {"pid": 7, "ops": 5}'
+    assert said("error: x" * 100) == ("error: x" * 100)[:300]
