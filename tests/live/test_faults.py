@@ -29,12 +29,11 @@ import subprocess
 import sys
 import termios
 import time
-from pathlib import Path
 
 import pytest
 
 from runner import lessons
-from tests.support import ROOT, bpf_programs, lesson_programs, probe_events
+from tests.support import ROOT, bpf_programs, lesson_programs, probe_events, proc_texts
 
 pytestmark = pytest.mark.bpf
 
@@ -87,11 +86,8 @@ def program_names(lesson):
 def held_programs():
     """Ids of the BPF programs a living process holds a file descriptor of."""
     held = set()
-    for fdinfo in Path("/proc").glob("[0-9]*/fdinfo/*"):
-        try:
-            match = re.search(r"^prog_id:\s*(\d+)", fdinfo.read_text(), re.M)
-        except OSError:
-            continue
+    for _, fdinfo in proc_texts("fdinfo/*"):
+        match = re.search(r"^prog_id:\s*(\d+)", fdinfo, re.M)
         if match:
             held.add(int(match.group(1)))
     return held
@@ -100,11 +96,7 @@ def held_programs():
 def processes():
     """{pid: (ppid, state, comm)} of every process."""
     out = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
+    for _, text in proc_texts("stat"):
         head, _, tail = text.rpartition(")")
         fields = tail.split()
         out[int(head.split(" ", 1)[0])] = (int(fields[1]), fields[0], head.split("(", 1)[1])
@@ -135,9 +127,14 @@ def descendants():
 
 def children_of(pid):
     pids = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return pids
+    for task in tasks:
         try:
-            pids += [int(p) for p in task.read_text().split()]
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids += [int(p) for p in f.read().split()]
         except OSError:
             pass
     return pids

@@ -9,21 +9,18 @@ import os
 import signal
 import textwrap
 import time
-from pathlib import Path
 
 from runner import workload
+from tests.support import proc_texts
 
 
 def group_members(pgid):
     """Pids of the live (not zombie) processes in process group `pgid`."""
     members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
+    for pid, stat in proc_texts("stat"):
+        fields = stat.rpartition(")")[2].split()
         if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(stat.parent.name))
+            members.append(pid)
     return members
 
 
@@ -87,3 +84,17 @@ def test_the_report_of_a_workload_killed_mid_run_returns_and_ends_its_orphans(tm
     assert workload.report(proc, timeout=10) is None
     assert time.monotonic() - started < 5
     assert gone(proc.pid)
+
+
+def test_reading_proc_passes_over_a_process_that_ended_while_it_read(monkeypatch):
+    """A process listed in /proc that is gone by the time its files are read (CI's Debian 11 run met this, where
+    pathlib's glob raised ProcessLookupError) is passed over; the live ones are all read."""
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    os.waitpid(child, 0)  # listed below, but ended and reaped
+    listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: ([str(child)] + listdir(path)) if path == "/proc" else listdir(path))
+    stats = dict(proc_texts("stat"))
+    assert child not in stats and os.getpid() in stats
+    assert any(pid == os.getpid() for pid, _ in proc_texts("fdinfo/*"))
