@@ -35,10 +35,14 @@ def test_lesson7_delivers_every_open_of_the_workload_in_the_order_the_kernel_mad
     assert {e["comm"] for e in events if e["pid"] in summary["workload"]["pids"]} == {"bcc-opener", "bcc-noisy"}
     # One buffer for all CPUs, read in the order events were reserved, across CPUs too. Each time stamp is read just
     # after its reserve, so where two CPUs reserve within the same few nanoseconds the later reserve may read the
-    # clock first: a step back of nanoseconds (1 ns in one of CI's runs), never the perf buffer's runs of one CPU.
+    # clock first: a step back of nanoseconds (1 ns in one of CI's runs). An interrupt between one CPU's reserve and
+    # its clock read delays that one stamp by the interrupt's length (12,554 ns once in CI's Debian 11 run), so one
+    # longer step, shorter than 100 us, is allowed. A perf buffer's runs of one CPU, then the other, stepped back
+    # 1.0 to 5.0 ms at a change of CPU in three runs of `lesson7 --perf-buffer` here.
     stamps = [e["ts"] for e in events]
     back = [a - b for a, b in zip(stamps, stamps[1:]) if b < a]
-    assert len(back) <= len(stamps) // 100 and max(back, default=0) < 1000, back
+    assert len(back) <= len(stamps) // 100 and sum(step >= 1000 for step in back) <= 1, back
+    assert max(back, default=0) < 100_000, back
     if len(os.sched_getaffinity(0)) > 1:
         assert len({e["cpu"] for e in events}) > 1, "every event came from one CPU: the order test proved nothing"
     assert summary["workload"]["ns_per_call"] > 0
