@@ -49,14 +49,18 @@ def is_runner_event(line):
 
 def _lines(proc, deadline):
     """(stream, line) for each line of the process's stdout ("out") and stderr ("err"), until deadline() (asked
-    again after each line: the caller moves it once the process has attached)."""
-    streams = {proc.stdout.fileno(): "out", proc.stderr.fileno(): "err"}
+    again after each line: the caller moves it once the process has attached).
+
+    Where both are ready at once, stderr's lines come first: the runner prints "Tracing ..." on stderr, then its
+    first event on stdout, often within the same millisecond, and an event read before the line that says the run
+    has attached would not count (a lost run, and the fastest ones at that)."""
+    streams = {proc.stderr.fileno(): "err", proc.stdout.fileno(): "out"}
     buffers = dict.fromkeys(streams, b"")
     while streams and time.monotonic() < deadline():
         ready, _, _ = select.select(list(streams), [], [], max(0.0, deadline() - time.monotonic()))
         if not ready:
             break
-        for fd in ready:
+        for fd in sorted(ready, key=list(streams).index):  # stderr first
             chunk = os.read(fd, 65536)
             if not chunk:
                 del streams[fd]
