@@ -32,7 +32,9 @@ STARTUP_TEXT = ("Wall time from spawning the process to its first event line on 
                 "to the script, and the time counts from then). A script that prints its events only when it ends "
                 "(lesson 10's profile) is timed, both ways, until that line (*until: attached*). One run each way "
                 "first, not counted (it writes the bytecode caches, as a learner's first run does); then runner and "
-                "plain alternate, each first in turn, with the same interpreter, unbuffered.")
+                "plain alternate, each first in turn, with the same interpreter, unbuffered. *runner/plain* is the "
+                "median over the pairs of runs (one each way, back to back) of the runner's time over the plain "
+                "script's, so a slow moment of the machine weighs on both sides of a pair.")
 THROUGHPUT_TEXT = ("A child calls getppid() in a tight loop for {seconds} s; a program on syscalls:sys_enter_getppid sends "
                    "a 32-byte struct per call of that child. *classic*: `open_perf_buffer` with a callback calling "
                    "`b[\"events\"].event(data)` (the BCC tutorial); *runner*: runner/sources.py's `PerfBuffer` source, "
@@ -91,7 +93,7 @@ def main(argv=None):
               file=sys.stderr)
         return 3
     parts = set(args.only or PARTS)
-    runs, reps, seconds, calls, cost_reps = (2, 2, 0.5, 50_000, 3) if args.quick else (7, 3, 1.0, 100_000, 7)
+    runs, reps, seconds, calls, cost_reps = (2, 2, 0.5, 50_000, 3) if args.quick else (11, 3, 1.0, 100_000, 7)
     cpu_reps, cpu_seconds, step, ramps = (2, 0.3, 0.2, 1) if args.quick else (5, 1.0, 0.5, 3)
     began = time.perf_counter()
     info = report.machine()

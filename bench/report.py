@@ -4,8 +4,8 @@ import os
 import platform
 import time
 
-from .stats import (apart, fmt, fmt_spread, markdown_table, median, ratio, ratio_line, spread, summary, text_table,
-                    zero_loss_ceiling)
+from .stats import (apart, fmt, fmt_spread, markdown_table, median, paired_ratio, ratio, ratio_line, spread, summary,
+                    text_table, zero_loss_ceiling)
 
 SLUG = {"no probe": "baseline", "empty program": "empty_program", "bpf_trace_printk": "bpf_trace_printk",
         "perf_submit": "perf_submit", "ringbuf_output": "ringbuf_output",
@@ -37,11 +37,12 @@ def startup_rows(results):
     rows, lines = [], []
     for lesson, runs in results.items():
         r, p = summary(runs["runner"]), summary(runs["plain"])
-        q = ratio(r["median"], p["median"])
+        q = paired_ratio(runs["runner"], runs["plain"])
         rows.append([lesson, TO[runs.get("to", "first")], fmt_spread(r, 3, " s"), fmt_spread(p, 3, " s"), fmt(q, 2),
                      f"{r['n']}+{p['n']}"])
         lines.append(ratio_line("startup_ratio", lesson, q))
-    return ["lesson", "until", "runner (median ± half range)", "plain script", "runner/plain", "runs"], rows, lines
+    return ["lesson", "until", "runner (median ± half range)", "plain script", "runner/plain (median of pairs)", "runs"], \
+        rows, lines
 
 
 def throughput_rows(results):

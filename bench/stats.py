@@ -30,6 +30,13 @@ def ratio(numerator, denominator):
     return numerator / denominator
 
 
+def paired_ratio(numerators, denominators):
+    """The median of numerator_i / denominator_i over the runs both ways completed: each pair ran back to back, so a
+    slow moment of a shared machine slows both of one pair, where a ratio of the two medians would compare runs
+    made at different moments."""
+    return median([ratio(n, d) for n, d in zip(numerators, denominators) if n is not None and d is not None])
+
+
 def ratio_line(kind, name, value, digits=2):
     """One line a script can check: `startup_ratio lesson1 1.04`, `cost_ns perf_submit 850`."""
     if value is None:

@@ -133,3 +133,12 @@ def test_an_event_printed_right_after_the_attached_line_on_the_other_stream_coun
     for attempt in range(5):
         got = startup._run([sys.executable, str(fast)], lesson, "runner", startup.is_runner_event, 2.0, 10)
         assert got["attached"] is not None and got["first"] is not None, (attempt, got, startup.FAILURES)
+
+
+def test_the_startup_ratio_is_the_median_of_the_pairs_of_runs_both_ways_completed():
+    from bench.stats import paired_ratio, ratio, median
+    runner, plain = [0.30, 0.60, 0.33, None, 0.31], [0.30, 0.50, 0.30, 0.29, None]
+    # pairs: 1.0, 1.2, 1.1 (a slow moment slowed both of the second pair); the medians alone would say 0.32/0.30
+    assert round(paired_ratio(runner, plain), 6) == 1.1
+    assert round(ratio(median(runner), median(plain)), 3) == 1.067
+    assert paired_ratio([None], [0.3]) is None
