@@ -236,3 +236,36 @@ def test_a_ring_buffers_drops_arrive_in_line_with_its_events_and_add_up_at_the_e
     assert ring.lost == 5 and ring.describe() == {"lost_by_pid": {"1": 5}}
     ring.reset()
     assert ring.lost == 0 and ring.final() == []
+
+
+def test_a_source_reads_the_first_events_after_a_quiet_read_at_once_and_lets_a_flow_gather(monkeypatch):
+    """The gather (sources.GATHER) is for events that flow: the first ones after a quiet read are read at once (a
+    wait under load, with lesson 7's workload busy on both CPUs, made the first event 7 ms late, not 1)."""
+    class Table:
+        def open_ring_buffer(self, callback):
+            self.callback = lambda data: callback(None, data, 0)
+
+        def open_perf_buffer(self, callback, page_cnt, lost_cb):
+            self.callback = lambda data: callback(0, data, 0)
+
+        def event(self, data):
+            return data
+
+    class B(dict):
+        def poll(self, timeout):
+            for data in self.batches.pop(0) if self.batches else []:
+                self["events"].callback(data)
+        ring_buffer_poll = perf_buffer_poll = poll
+
+    pauses = []
+    monkeypatch.setattr(sources, "pause", pauses.append)
+    glue = SimpleNamespace(record=lambda event: {"pid": event})
+    for kind in (sources.RingBuffer, sources.PerfBuffer):
+        b = B(events=Table())
+        source = kind(b, glue, SimpleNamespace(pages=None), "events")
+        # what each read of the buffer finds; a poll() that pauses reads twice
+        b.batches = [[1], [2], [3], [], [4], [5], []]
+        got = [[r["pid"] for r in source.poll(0.1)] for _ in range(5)]
+        # 1 and 4 come after a quiet read: at once. 2 and 5 come while events flow: a pause, and a second read.
+        assert got == [[1], [2, 3], [], [4], [5]] and pauses == [sources.GATHER] * 2, kind
+        pauses.clear()
