@@ -39,7 +39,10 @@ def start(path, hold=False, wait=True, **params):
     hold=True: it stops just before its run() until release(): time to attach probes to its pid (a USDT probe
     with a semaphore is enabled in one process, which must exist first), or to start its interpreter while the
     probes compile. wait=False: return at once, not when it is held (a release() before then waits in its stdin)."""
-    argv = [sys.executable, str(Path(__file__).resolve()), str(path)] + (["--hold"] if hold else [])
+    # -S: no site module. A workload needs only the standard library, and its interpreter then starts in a quarter
+    # of the time (7 ms against 30 here, where a .pth file imports certifi): less CPU taken from BCC's compile
+    # while it starts early, and sooner events from one started once the probes are attached.
+    argv = [sys.executable, "-S", str(Path(__file__).resolve()), str(path)] + (["--hold"] if hold else [])
     for key, value in params.items():
         if isinstance(value, (list, tuple)):
             value = ",".join(map(str, value)) + ","
