@@ -45,7 +45,7 @@ notebooks: setup
 translations: setup-test
 	$(PYTHON) scripts/translations.py
 
-# runner start-up, event throughput and the cost of each tracing mechanism (about 2 min);
+# runner start-up, the event pipeline, event throughput and the cost of each tracing mechanism (about 8 min);
 # writes bench/results.md and bench/results.png
 bench: setup-bench
 	$(PYTHON) -m bench $(ARGS)
