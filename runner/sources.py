@@ -83,8 +83,9 @@ PERF_PAGES = 8  # a perf buffer's pages per CPU when the run names none (BCC's o
 # is read at once, as BCC reads it: it holds too few events to wait (a 1-page buffer, 85 of them, is where the
 # perf buffer lesson shows a burst overflowing it; with 1/8 ms of waiting the runner kept up instead).
 # The first events after a quiet read are read at once too: nothing is flowing yet, and a wait is then paid in
-# full, or more: lesson 7's workload, let go as its probes attach, keeps both CPUs busy, and the runner that
-# waited 1 ms printed its first event 7.6 ms after attaching (median of 12 runs), 0.6 ms without the wait.
+# full, or more: a workload let go as the probes attach that keeps both CPUs busy (two children opening files as
+# fast as they can) made a runner that waited 1 ms print its first event 7.6 ms after attaching (median of 12
+# runs), 0.6 ms without the wait.
 GATHER = 0.001
 
 
