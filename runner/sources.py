@@ -99,7 +99,25 @@ class Lost(int):
     buffer's program counted it)."""
 
 
-class PerfBuffer(Source):
+class Buffered(Source):
+    """A perf or ring buffer, read through BCC's poll call, whose callbacks append records to self.pending."""
+
+    flowing = False  # the last read found events
+
+    def _read(self, poll, timeout):
+        """The records of one poll(), and of a second one GATHER later where events are flowing."""
+        with signals.deferred():  # a Ctrl-C or SIGTERM raised inside a callback would be lost in BCC's C code
+            poll(timeout=int(timeout * 1000))
+            if self.pending and self.gather and self.flowing:  # let more gather, then read them all (GATHER)
+                pause(self.gather)
+                poll(timeout=0)
+        self.flowing = bool(self.pending)
+        out = self.pending[:]
+        del self.pending[:]
+        return out
+
+
+class PerfBuffer(Buffered):
     """Structs sent with <table>.perf_submit() through a BPF_PERF_OUTPUT channel."""
 
     def __init__(self, b, glue, options, table):
@@ -118,18 +136,9 @@ class PerfBuffer(Source):
 
         b[table].open_perf_buffer(on_event, page_cnt=options.pages or PERF_PAGES, lost_cb=on_lost)
         self.gather = gather(options.pages)
-        self.flowing = False  # the last read found events
 
     def poll(self, timeout):
-        with signals.deferred():  # a Ctrl-C or SIGTERM raised inside on_event would be lost in BCC's C code
-            self.b.perf_buffer_poll(timeout=int(timeout * 1000))
-            if self.pending and self.gather and self.flowing:  # let more gather, then read them all (GATHER)
-                pause(self.gather)
-                self.b.perf_buffer_poll(timeout=0)
-        self.flowing = bool(self.pending)
-        out = self.pending[:]
-        del self.pending[:]
-        return out
+        return self._read(self.b.perf_buffer_poll, timeout)
 
     def final(self):
         out = self.poll(0)  # events already in the buffers, not yet read
@@ -169,7 +178,7 @@ class Dropped:
         return {} if self.read is None else {"lost_by_pid": {str(pid): n for pid, n in sorted(self.by_pid.items())}}
 
 
-class RingBuffer(Source):
+class RingBuffer(Buffered):
     """Structs sent with <table>.ringbuf_output() or ringbuf_reserve()/ringbuf_submit() through a BPF_RINGBUF_OUTPUT.
 
     One buffer for all CPUs, read in the order the events were reserved. The kernel counts no loss for it: a
@@ -191,17 +200,9 @@ class RingBuffer(Source):
             return 0
 
         b[table].open_ring_buffer(on_event)
-        self.flowing = False  # the last read found events
 
     def poll(self, timeout):
-        with signals.deferred():  # as for the perf buffer: a signal raised inside on_event would be lost in C
-            self.b.ring_buffer_poll(timeout=int(timeout * 1000))
-            if self.pending and self.gather and self.flowing:  # as for the perf buffer (GATHER)
-                pause(self.gather)
-                self.b.ring_buffer_poll(timeout=0)
-        self.flowing = bool(self.pending)
-        out = self.pending[:]
-        del self.pending[:]
+        out = self._read(self.b.ring_buffer_poll, timeout)
         if self.lost is not None and time.monotonic() >= self.next_check:
             self._drops(out)
         return out
