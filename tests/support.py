@@ -13,27 +13,24 @@ DEBUG_TRACING = Path("/sys/kernel/debug/tracing")
 HAN = re.compile(r"[\u4e00-\u9fff]")  # a Chinese character: what the tests of the Chinese edition look for
 
 
-def proc_texts(*names):
-    """(pid, text) of /proc/<pid>/<name> for every process, for each of `names` (a trailing "/*": every file in that
-    directory). Processes end while this reads: one that is gone is passed over. Not pathlib's glob, which on Python
-    3.9 raises ProcessLookupError for a process that ended between listing /proc and looking inside it."""
+def proc_texts(name):
+    """(pid, text) of /proc/<pid>/<name> for every process (a trailing "/*": of every file in that directory).
+    Processes end while this reads: one that is gone is passed over. Not pathlib's glob, which on Python 3.9 raises
+    ProcessLookupError for a process that ended between listing /proc and looking inside it."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        for name in names:
+        paths = [f"/proc/{pid}/{name}"]
+        if name.endswith("/*"):
+            folder = f"/proc/{pid}/{name[:-2]}"
             try:
-                if name.endswith("/*"):
-                    folder = f"/proc/{pid}/{name[:-2]}"
-                    paths = [f"{folder}/{entry}" for entry in os.listdir(folder)]
-                else:
-                    paths = [f"/proc/{pid}/{name}"]
+                paths = [f"{folder}/{entry}" for entry in os.listdir(folder)]
             except OSError:
                 continue
-            for path in paths:
-                try:
-                    with open(path) as f:
-                        text = f.read()
-                except OSError:
-                    continue
-                yield int(pid), text
+        for path in paths:
+            try:
+                with open(path) as f:
+                    yield int(pid), f.read()
+            except OSError:
+                continue
 
 
 def runner(*args, timeout=120, check=False):
