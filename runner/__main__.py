@@ -18,6 +18,18 @@ def project_python():
     return None if os.path.realpath(sys.prefix) == os.path.realpath(venv) else python
 
 
+def loads_bpf(argv):
+    """Whether this command line runs a lesson on this machine: libbcc then loads while the runner starts
+    (runner/libbcc.py). The first word that is not an option (nor --lang's value) is the command, or a lesson."""
+    words = [a for i, a in enumerate(argv) if not a.startswith("-") and (i == 0 or argv[i - 1] != "--lang")]
+    return (bool(words) and words[0] not in NO_BPF and "--kernel" not in argv  # --kernel: it runs in a VM
+            and not any(a.startswith(("--h", "-h")) for a in argv))
+
+
+NO_BPF = ("list", "doctor", "show", "format", "macros", "flamegraph", "exercise", "hint", "solution", "progress",
+          "next", "reset", "notebook")  # commands that load no lesson here (doctor's tries are not timed)
+
+
 # Ctrl-C while Python is still starting the runner (os and sys come with the interpreter; everything else is
 # imported here): nothing to undo, and no traceback to show.
 try:
@@ -25,10 +37,14 @@ try:
     if _PYTHON:
         os.environ["BCC_LESSONS_NO_REEXEC"] = "1"  # once: the .venv's Python does not look again
         os.execv(_PYTHON, [_PYTHON, "-m", "runner", *sys.argv[1:]])
+    import json  # before libbcc starts loading: its C part (_json) would wait for the loader's lock
+
+    if __name__ == "__main__" and loads_bpf(sys.argv[1:]):
+        from . import libbcc
+        libbcc.load_early()
     import argparse
     import contextlib
     import errno
-    import json
     import math
 
     from . import errors, language, lessons, render

@@ -20,6 +20,7 @@ from .diagnostics import captured_stderr, compiler_messages, explain_load_failur
 from .errors import LessonFailed, Terminated, UsageError
 from .fields import Fields
 from .language import _
+from .libbcc import one_malloc_arena
 
 
 class RunOptions(Fields):
@@ -83,22 +84,6 @@ class Sink:
 # Loads a signal interrupted: their threads still compile in libbcc. The process must end with os._exit(): a
 # normal exit would run libbcc's (LLVM's) destructors under a thread that is using them.
 ABANDONED = []
-
-
-def one_malloc_arena():
-    """Let every thread allocate from the main thread's malloc arena (glibc's mallopt(M_ARENA_MAX, 1)).
-
-    A thread's first malloc() gets it an arena of its own, which starts empty and grows in small steps: the compile
-    in _interruptible()'s thread then pays LLVM's allocations in page faults the main arena paid long ago. Measured
-    here on the ring buffer lesson, the median of 8 runs to its "Tracing" line: 0.400 s compiling in a thread,
-    0.386 s in the main thread, 0.383 s in a thread with one arena. The runner's threads do not allocate at the
-    same time (the main thread waits while BCC compiles), so one arena costs them nothing. Not glibc: nothing to
-    do."""
-    try:
-        import ctypes
-        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX is -8 in glibc's malloc.h
-    except (OSError, AttributeError):
-        pass
 
 
 def _interruptible(call, kwargs):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.__main__ import normalize
+from runner.__main__ import COMMANDS, NO_BPF, loads_bpf, normalize
 from tests.support import ROOT, runner
 
 
@@ -323,3 +323,53 @@ def test_the_run_command_parses_alike_with_its_parser_alone(argv, capsys):
         except SystemExit as exit:
             results.append((None, None, (exit.code, capsys.readouterr().err)))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("argv, loads", [
+    (["lesson7"], True), (["7", "--events", "1"], True), (["run", "lesson7"], True), (["check", "lesson1"], True),
+    (["watch", "lesson1"], True), (["--lang", "zh", "lesson7"], True), (["--debug", "lesson7", "--json"], True),
+    ([], False), (["list"], False), (["show", "lesson7"], False), (["--lang", "zh", "show", "lesson1"], False),
+    (["doctor"], False), (["lesson7", "--help"], False), (["-h"], False), (["lesson4", "--kernel", "6.12"], False),
+    (["exercise", "lesson1"], False), (["notebook"], False), (["format", "sched:sched_switch"], False),
+])
+def test_libbcc_loads_early_for_the_commands_that_run_a_lesson_here(argv, loads):
+    assert loads_bpf(argv) is loads
+
+
+def test_every_command_either_runs_a_lesson_here_or_is_named_as_one_that_does_not():
+    assert set(NO_BPF) | {"run", "check", "watch"} == set(COMMANDS)
+
+
+LOAD_EARLY = """
+import sys, threading
+from runner import libbcc
+libbcc.LIBRARY = sys.argv[1].encode()
+libbcc.load_early()
+next(t for t in threading.enumerate() if t.name == "libbcc-load").join(30)
+maps = lambda: [line.split()[-1] for line in open("/proc/self/maps") if "libbcc.so" in line]
+early = maps()
+try:
+    import bcc
+except ImportError:
+    print("no bcc")
+    raise SystemExit
+print(len(early), bool(early) and set(early) == set(maps()), bcc.lib._name)
+"""
+
+
+def test_load_early_loads_the_libbcc_that_bccs_own_import_then_uses():
+    proc = subprocess.run([sys.executable, "-c", LOAD_EARLY, "libbcc.so.0"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    if proc.stdout.strip() == "no bcc":
+        pytest.skip("BCC's Python module is not installed here, so there is no libbcc to load")
+    mapped, same, name = proc.stdout.split()
+    assert int(mapped) > 0 and same == "True", proc.stdout  # loaded by the thread; bcc's import mapped nothing new
+    assert name == "libbcc.so.0"
+
+
+def test_load_early_without_the_library_says_nothing_and_leaves_the_import_to_say_it():
+    proc = subprocess.run([sys.executable, "-c", LOAD_EARLY, "libbcc-not-installed.so.0"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.split()[:1] in (["0"], ["no"]), proc.stdout
