@@ -15,6 +15,7 @@ examples:
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -92,6 +93,11 @@ def main(argv=None):
         print("error: the benchmark loads BPF programs and needs root.\nfix: sudo .venv/bin/python -m bench",
               file=sys.stderr)
         return 3
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # started in the background (cmd &): the shell ignores Ctrl-C for it, and its children inherit that, so a
+        # plain script would not end on the benchmark's SIGINT, only 13 s later on its kill. A handler is reset
+        # at exec(), so the scripts start with Ctrl-C as a learner's do.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parts = set(args.only or PARTS)
     runs, reps, seconds, calls, cost_reps = (2, 2, 0.5, 50_000, 3) if args.quick else (11, 3, 1.0, 100_000, 7)
     cpu_reps, cpu_seconds, step, ramps = (2, 0.3, 0.2, 1) if args.quick else (5, 1.0, 0.5, 3)
