@@ -37,7 +37,10 @@ def one_malloc_arena():
 def load_early():
     """Start loading libbcc in a thread; bcc's import, later, finds it loaded (or, if it is not found, says so)."""
     one_malloc_arena()  # first: LLVM's constructors allocate in the arena the compile will use
-    threading.Thread(target=_dlopen, name="libbcc-load", daemon=True).start()
+    # Not a daemon: Python's exit waits for it (20 ms at most). A runner that ends at once (bcc not importable, a
+    # usage error) would otherwise run the loader's and LLVM's exit code while the load is half done: Python 3.13
+    # died of SIGSEGV or SIGABRT that way, 8 times in 30 in Debian 13.
+    threading.Thread(target=_dlopen, name="libbcc-load", daemon=False).start()
 
 
 def _dlopen():

@@ -373,3 +373,17 @@ def test_load_early_without_the_library_says_nothing_and_leaves_the_import_to_sa
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.split()[:1] in (["0"], ["no"]), proc.stdout
+
+
+
+def test_a_runner_that_ends_while_libbcc_loads_ends_cleanly(tmp_path):
+    """A runner that ends a few ms after it started loading libbcc (here: bcc's Python module does not import):
+    Python 3.13 died of SIGSEGV or SIGABRT in the loader's exit code, 8 times in 30, when the loading thread was a
+    daemon that Python's exit did not wait for."""
+    shadow = tmp_path / "bcc"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'bcc\'", name="bcc")\n')
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    codes = [subprocess.run([sys.executable, "-m", "runner", "lesson1"], cwd=ROOT, capture_output=True, env=env,
+                            stdin=subprocess.DEVNULL, timeout=60).returncode for _ in range(20)]
+    assert codes == [3] * 20  # root: bcc is not importable; anyone else: not root. Either way, said and ended
