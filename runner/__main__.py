@@ -18,16 +18,20 @@ def project_python():
     return None if os.path.realpath(sys.prefix) == os.path.realpath(venv) else python
 
 
+COMMANDS = ("list", "doctor", "show", "run", "format", "macros", "flamegraph")
+EXERCISE_COMMANDS = ("exercise", "check", "watch", "hint", "solution", "progress", "next", "reset")  # runner/learner.py
+COMMANDS += EXERCISE_COMMANDS
+COMMANDS += ("notebook",)
+LESSON_COMMANDS = ("run", "check", "watch")  # the ones that load a lesson's program on this machine
+
+
 def loads_bpf(argv):
     """Whether this command line runs a lesson on this machine: libbcc then loads while the runner starts
-    (runner/libbcc.py). The first word that is not an option (nor --lang's value) is the command, or a lesson."""
+    (runner/libbcc.py). The first word that is not an option (nor --lang's value) is the command, or a lesson (run)."""
     words = [a for i, a in enumerate(argv) if not a.startswith("-") and (i == 0 or argv[i - 1] != "--lang")]
-    return (bool(words) and words[0] not in NO_BPF and "--kernel" not in argv  # --kernel: it runs in a VM
+    return (bool(words) and (words[0] in LESSON_COMMANDS or words[0] not in COMMANDS)
+            and "--kernel" not in argv  # it runs in a VM
             and not any(a.startswith(("--h", "-h")) for a in argv))
-
-
-NO_BPF = ("list", "doctor", "show", "format", "macros", "flamegraph", "exercise", "hint", "solution", "progress",
-          "next", "reset", "notebook")  # commands that load no lesson here (doctor's tries are not timed)
 
 
 # Ctrl-C while Python is still starting the runner (os and sys come with the interpreter; everything else is
@@ -81,10 +85,6 @@ exit codes:
     143  SIGTERM: everything was detached, then the runner stopped
 """)
 
-COMMANDS = ("list", "doctor", "show", "run", "format", "macros", "flamegraph")
-EXERCISE_COMMANDS = ("exercise", "check", "watch", "hint", "solution", "progress", "next", "reset")  # runner/learner.py
-COMMANDS += EXERCISE_COMMANDS
-COMMANDS += ("notebook",)
 
 
 def number(kind, text):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.__main__ import COMMANDS, NO_BPF, loads_bpf, normalize
+from runner.__main__ import loads_bpf, normalize
 from tests.support import ROOT, runner
 
 
@@ -334,10 +334,6 @@ def test_the_run_command_parses_alike_with_its_parser_alone(argv, capsys):
 ])
 def test_libbcc_loads_early_for_the_commands_that_run_a_lesson_here(argv, loads):
     assert loads_bpf(argv) is loads
-
-
-def test_every_command_either_runs_a_lesson_here_or_is_named_as_one_that_does_not():
-    assert set(NO_BPF) | {"run", "check", "watch"} == set(COMMANDS)
 
 
 LOAD_EARLY = """
